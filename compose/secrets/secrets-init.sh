@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Keeps the stack's secrets in one volume, so that every installation has its own and none is in git
+# or in an image. Runs once before every other service (compose `secrets-init`).
+#
+#   secrets-init.sh init   for each secret: take it from its variable when set, otherwise keep the stored
+#                          one, otherwise generate one. Stored as one file per secret, readable only by the
+#                          group the consuming services join (gid $SECRETS_GID).
+#   secrets-init.sh show   print the logins (docker compose run --rm secrets-init show)
+#
+# A value given in the environment that differs from the stored one is refused where taking it would break
+# existing data (database role passwords, the Fernet key that encrypts Airflow connections).
+set -Eeuo pipefail
+
+SECRETS_DIR=${SECRETS_DIR:-/run/stack-secrets}
+
+# name  variable  kind  on-change
+#   kind: password | fernet | token
+#   on-change: keep (refuse a different value) | replace (the consumer re-reads it at every start)
+readonly SECRETS=(
+	"postgres_password         POSTGRES_PASSWORD          password keep"
+	"airflow_db_password       AIRFLOW_DB_PASSWORD        password keep"
+	"warehouse_db_password     WAREHOUSE_DB_PASSWORD      password keep"
+	"airflow_admin_password    AIRFLOW_ADMIN_PASSWORD     password replace"
+	"pgadmin_default_password  PGADMIN_DEFAULT_PASSWORD   password keep"
+	"airflow_fernet_key        AIRFLOW_FERNET_KEY         fernet   keep"
+	"airflow_jwt_secret        AIRFLOW_JWT_SECRET         token    replace"
+	"airflow_api_secret_key    AIRFLOW_API_SECRET_KEY     token    replace"
+)
+
+log() { printf '[secrets-init] %s\n' "$*"; }
+die() {
+	printf '[secrets-init] error: %s\n' "$*" >&2
+	exit 1
+}
+
+random_bytes() { head -c "$1" /dev/urandom; }
+
+generate() {
+	case "$1" in
+	# Letters and digits only: such a password survives URLs, pgpass files and shell quoting unchanged.
+	password) random_bytes 256 | tr -dc 'A-Za-z0-9' | head -c 32 ;;
+	fernet) random_bytes 32 | base64 -w0 | tr '+/' '-_' ;;
+	token) random_bytes 48 | base64 -w0 | tr '+/' '-_' | tr -d '=' ;;
+	*) die "unknown secret kind '$1'" ;;
+	esac
+}
+
+store() {
+	local file=$SECRETS_DIR/$1 value=$2
+	rm -f "$file.new"
+	(umask 0337 && printf '%s' "$value" >"$file.new")
+	mv -f "$file.new" "$file"
+}
+
+prepare_directory() {
+	[ -d "$SECRETS_DIR" ] || die "$SECRETS_DIR is not mounted; the compose file mounts the volume 'stack-secrets' there"
+	[ -w "$SECRETS_DIR" ] || die "$SECRETS_DIR is not writable by uid $(id -u)"
+	# Owner root, group $SECRETS_GID: only services that join that group can read.
+	chgrp "$(id -g)" "$SECRETS_DIR"
+	chmod 0750 "$SECRETS_DIR"
+}
+
+init_secret() {
+	local name=$1 var=$2 kind=$3 on_change=$4
+	local file=$SECRETS_DIR/$name
+	if [ -z "${!var+set}" ]; then
+		if [ -s "$file" ]; then
+			return 0
+		fi
+		store "$name" "$(generate "$kind")"
+		log "generated $name (override with $var)"
+		return 0
+	fi
+
+	local value=${!var}
+	[ -n "$value" ] ||
+		die "$var is set but empty. Give it a value, or remove it from compose/.env to have one generated and kept in the stack-secrets volume"
+	if [ "$kind" = fernet ] && ! is_fernet_key "$value"; then
+		die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '=')"
+	fi
+	if [ -s "$file" ] && [ "$(<"$file")" != "$value" ]; then
+		if [ "$on_change" = keep ]; then
+			die "$(
+				cat <<-EOF
+					$var differs from the value this installation was set up with, which existing data depends on
+					  (${name//_/ } in the stack-secrets volume). Remove $var from the environment / compose/.env to keep
+					  using the stored value; to change it for real see "Changing a secret" in README.md.
+				EOF
+			)"
+		fi
+		log "replacing $name with the value of $var"
+	fi
+	store "$name" "$value"
+}
+
+is_fernet_key() {
+	[ "${#1}" -eq 44 ] && [[ "$1" =~ ^[A-Za-z0-9_-]{43}=$ ]]
+}
+
+init() {
+	prepare_directory
+	local entry
+	for entry in "${SECRETS[@]}"; do
+		# shellcheck disable=SC2086 # the table's columns are meant to split
+		init_secret $entry
+	done
+	log "secrets ready in $SECRETS_DIR"
+}
+
+show() {
+	local bind=${STACK_BIND_ADDRESS:-127.0.0.1}
+	secret() { cat "$SECRETS_DIR/$1"; }
+	cat <<-EOF
+		Airflow   http://$bind:${AIRFLOW_PORT:-8080}   ${AIRFLOW_ADMIN_USERNAME:-admin} / $(secret airflow_admin_password)
+		pgAdmin   http://$bind:${PGADMIN_PORT:-5050}   ${PGADMIN_DEFAULT_EMAIL:-admin@example.com} / $(secret pgadmin_default_password)
+		Postgres  $bind:${POSTGRES_PORT:-5432}
+		          superuser  ${POSTGRES_USER:-postgres} / $(secret postgres_password)
+		          airflow    airflow / $(secret airflow_db_password)     (database airflow)
+		          warehouse  warehouse / $(secret warehouse_db_password)   (database warehouse)
+	EOF
+}
+
+case "${1:-init}" in
+init) init ;;
+show) show ;;
+*) die "usage: secrets-init.sh [init|show]" ;;
+esac

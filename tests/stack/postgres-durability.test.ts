@@ -1,0 +1,107 @@
+// Postgres keeps what it acknowledged: across `down` + `up` of the same project, and across SIGKILL.
+// Both run on a Postgres-only project of their own, so the shared stack is not disturbed.
+import { randomUUID } from "node:crypto";
+import { expect, it } from "vitest";
+import { docker } from "../support/compose.ts";
+import { DataStackEnvironment, type StartedDataStack } from "../support/data-stack.ts";
+import { recordFigure } from "../support/figures.ts";
+import { freshSettings, type StackSettings } from "../support/settings.ts";
+import { container, describeStack, eventually, logins, postgresClient, waitForHealthy, withPostgres } from "../support/stack.ts";
+
+const KILL_ROUNDS = Number(process.env.STACK_KILL_ROUNDS ?? 3);
+
+function postgresOnly(settings: StackSettings): Promise<StartedDataStack> {
+  return new DataStackEnvironment(settings).withServices("postgres").withoutBuild().up();
+}
+
+describeStack("postgres durability", () => {
+  it("keeps rows across `down` (volumes kept) and `up` of the same project", async () => {
+    const settings = await freshSettings();
+    let stack = await postgresOnly(settings);
+    try {
+      const written = Array.from({ length: 100 }, () => randomUUID());
+      await withPostgres(stack.info, logins(stack.info).warehouse, async (client) => {
+        await client.query("CREATE TABLE kept (id serial PRIMARY KEY, token uuid NOT NULL)");
+        await client.query("INSERT INTO kept (token) SELECT unnest($1::uuid[])", [written]);
+      });
+
+      await stack.down({ removeVolumes: false });
+      const { stdout: left } = await docker(["ps", "--all", "--quiet", "--filter", `label=com.docker.compose.project=${settings.projectName}`]);
+      expect(left.trim(), "containers after down").toBe("");
+
+      stack = await postgresOnly(settings);
+      const read = await withPostgres(stack.info, logins(stack.info).warehouse, async (client) => {
+        const { rows } = await client.query<{ token: string }>("SELECT token FROM kept ORDER BY id");
+        return rows.map((row) => row.token);
+      });
+      expect(read).toEqual(written);
+    } finally {
+      await stack.down();
+    }
+  });
+
+  it(`loses no acknowledged commit when the container is SIGKILLed during writes (${KILL_ROUNDS} rounds)`, async () => {
+    const stack = await postgresOnly(await freshSettings());
+    try {
+      const { info } = stack;
+      const login = logins(info).warehouse;
+      const postgres = container(info, "postgres");
+      const settingsInForce = await withPostgres(info, login, async (client) => {
+        await client.query("CREATE TABLE ledger (id bigserial PRIMARY KEY, token uuid NOT NULL UNIQUE)");
+        const { rows } = await client.query<{ name: string; setting: string }>(
+          "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit') ORDER BY name",
+        );
+        return rows;
+      });
+      // With either of these off, an acknowledged commit may legitimately be lost and the test would prove nothing.
+      expect(settingsInForce).toEqual([
+        { name: "fsync", setting: "on" },
+        { name: "synchronous_commit", setting: "on" },
+      ]);
+
+      const acknowledged: string[] = [];
+      for (let round = 1; round <= KILL_ROUNDS; round++) {
+        const startCount = acknowledged.length;
+        const client = postgresClient(info, login);
+        await client.connect();
+        client.on("error", () => undefined);
+        let writing = true;
+        const writer = (async () => {
+          while (writing) {
+            const token = randomUUID();
+            await client.query("INSERT INTO ledger (token) VALUES ($1)", [token]);
+            acknowledged.push(token);
+          }
+        })().catch(() => undefined);
+
+        await new Promise((resolve) => setTimeout(resolve, 700 + Math.random() * 800));
+        await docker(["kill", "--signal", "KILL", postgres.name]);
+        writing = false;
+        await writer;
+        await client.end().catch(() => undefined);
+        expect(acknowledged.length - startCount, `round ${round}: commits acknowledged before the kill`).toBeGreaterThan(0);
+
+        const killedAt = Date.now();
+        await docker(["start", postgres.name]);
+        await waitForHealthy(info, "postgres");
+        recordFigure("postgres.recovery_after_sigkill", (Date.now() - killedAt) / 1000, "s", { round });
+      }
+
+      const stored = await eventually("the ledger to be readable", () =>
+        withPostgres(info, login, async (client) => {
+          const { rows } = await client.query<{ token: string }>("SELECT token FROM ledger");
+          return new Set(rows.map((row) => row.token));
+        }),
+      );
+      const lost = acknowledged.filter((token) => !stored.has(token));
+      recordFigure("postgres.acknowledged_commits_under_sigkill", acknowledged.length, "commits", {
+        rounds: KILL_ROUNDS,
+        lost: lost.length,
+      });
+      expect(acknowledged.length).toBeGreaterThan(KILL_ROUNDS * 10);
+      expect(lost).toEqual([]);
+    } finally {
+      await stack.down();
+    }
+  });
+});

@@ -1,0 +1,187 @@
+// The compose model as `docker compose config --format json` resolves it, with no .env and no shell
+// variables: what a fresh clone starts. No Docker engine is needed.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { composeConfig, REPO_ROOT, type ComposeModel, type ComposeService } from "../support/compose.ts";
+
+let model: ComposeModel;
+beforeAll(async () => {
+  model = await composeConfig();
+});
+
+const entries = () => Object.entries(model.services);
+/** Services that run until stopped, as opposed to one-shot jobs that others wait for. */
+const longRunning = () => entries().filter(([, service]) => service.restart !== "no");
+const oneShot = () => entries().filter(([, service]) => service.restart === "no");
+
+function memoryBytes(service: ComposeService): number {
+  return Number(service.deploy?.resources?.limits?.memory ?? 0);
+}
+
+describe("compose model", () => {
+  it("has the services the stack documents", () => {
+    expect(Object.keys(model.services)).toEqual(
+      expect.arrayContaining([
+        "secrets-init",
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "pgadmin",
+      ]),
+    );
+  });
+
+  it("gives every long-running service a health check, with a fast probe while it starts", () => {
+    for (const [name, service] of longRunning()) {
+      expect(service.healthcheck?.test?.length, `${name}: healthcheck.test`).toBeGreaterThan(1);
+      expect(service.healthcheck?.disable, `${name}: healthcheck.disable`).not.toBe(true);
+      expect(service.healthcheck?.start_interval, `${name}: healthcheck.start_interval`).toBeDefined();
+    }
+  });
+
+  it("has every one-shot job awaited by its dependents until it completes successfully", () => {
+    for (const [job] of oneShot()) {
+      const waits = entries()
+        .map(([, service]) => service.depends_on?.[job]?.condition)
+        .filter((condition) => condition !== undefined);
+      expect(waits.length, `${job}: services depending on it`).toBeGreaterThan(0);
+      expect(new Set(waits), `${job}: depends_on conditions`).toEqual(new Set(["service_completed_successfully"]));
+    }
+  });
+
+  it("limits memory, CPU and process count of every service", () => {
+    for (const [name, service] of entries()) {
+      const limits = service.deploy?.resources?.limits;
+      expect(memoryBytes(service), `${name}: memory limit`).toBeGreaterThan(0);
+      expect(Number(limits?.cpus ?? 0), `${name}: cpu limit`).toBeGreaterThan(0);
+      expect(limits?.pids ?? 0, `${name}: pids limit`).toBeGreaterThan(0);
+    }
+  });
+
+  it("keeps the whole idle stack under 3 GiB of memory limits", () => {
+    const total = entries().reduce((sum, [, service]) => sum + memoryBytes(service), 0);
+    expect(total).toBeLessThanOrEqual(3 * 1024 ** 3);
+  });
+
+  it("restarts long-running services by itself", () => {
+    for (const [name, service] of longRunning()) {
+      expect(["always", "unless-stopped"], `${name}: restart`).toContain(service.restart);
+    }
+  });
+
+  it("runs every container without privileges: no capabilities, no-new-privileges, read-only root", () => {
+    for (const [name, service] of entries()) {
+      expect(service.cap_drop, `${name}: cap_drop`).toContain("ALL");
+      expect(service.cap_add ?? [], `${name}: cap_add`).toEqual([]);
+      expect(service.security_opt, `${name}: security_opt`).toContain("no-new-privileges:true");
+      expect(service.read_only, `${name}: read_only`).toBe(true);
+    }
+  });
+
+  it("runs no service as root, except the secrets job, which holds no capability and no network", () => {
+    for (const [name, service] of entries()) {
+      const uid = service.user?.split(":")[0];
+      if (name === "secrets-init") {
+        expect(service.network_mode).toBe("none");
+        continue;
+      }
+      // Without `user`, the image's USER applies; the Dockerfile policy test checks that it is not root.
+      if (uid !== undefined) expect(["0", "root"], `${name}: user`).not.toContain(uid);
+    }
+  });
+
+  it("publishes ports on 127.0.0.1 only, by default", () => {
+    const published = entries().flatMap(([name, service]) => (service.ports ?? []).map((port) => ({ name, port })));
+    expect(published.map(({ name }) => name).sort()).toEqual(["airflow-apiserver", "pgadmin", "postgres"]);
+    for (const { name, port } of published) expect(port.host_ip, `${name}: host_ip`).toBe("127.0.0.1");
+    const byService = Object.fromEntries(published.map(({ name, port }) => [name, port.published]));
+    expect(byService).toEqual({ postgres: "5432", "airflow-apiserver": "8080", pgadmin: "5050" });
+  });
+
+  it("publishes every port on STACK_BIND_ADDRESS, at the ports the variables name", async () => {
+    const moved = await composeConfig({
+      STACK_BIND_ADDRESS: "192.0.2.10",
+      POSTGRES_PORT: "15432",
+      AIRFLOW_PORT: "18080",
+      PGADMIN_PORT: "15050",
+    });
+    const published = Object.values(moved.services).flatMap((service) => service.ports ?? []);
+    expect(new Set(published.map((port) => port.host_ip))).toEqual(new Set(["192.0.2.10"]));
+    expect(published.map((port) => port.published).sort()).toEqual(["15050", "15432", "18080"]);
+  });
+
+  it("keeps data in named volumes, never in anonymous ones or host folders", () => {
+    const declared = Object.keys(model.volumes ?? {});
+    for (const [name, service] of entries()) {
+      for (const mount of service.volumes ?? []) {
+        if (mount.type === "volume") {
+          expect(declared, `${name}: volume for ${mount.target}`).toContain(mount.source);
+        } else {
+          // Host folders hold only what the repository ships (init SQL, DAGs, servers.json); users edit
+          // them on the host, containers only read them.
+          expect(mount.type, `${name}: ${mount.target}`).toBe("bind");
+          expect(mount.source?.startsWith(path.join(REPO_ROOT, "compose")), `${name}: ${mount.source}`).toBe(true);
+          expect(existsSync(mount.source ?? ""), `${name}: ${mount.source} exists in the repository`).toBe(true);
+          expect(mount.read_only, `${name}: ${mount.target} read-only`).toBe(true);
+        }
+      }
+    }
+    const dataMounts: Record<string, string> = {
+      postgres: "/var/lib/postgresql/data",
+      pgadmin: "/var/lib/pgadmin",
+      "airflow-scheduler": "/opt/airflow/logs",
+    };
+    for (const [service, target] of Object.entries(dataMounts)) {
+      const mount = model.services[service]?.volumes?.find((volume) => volume.target === target);
+      expect(mount?.type, `${service}: ${target}`).toBe("volume");
+    }
+  });
+
+  it("shares secrets only through the read-only secrets volume, readable by one group", () => {
+    for (const [name, service] of entries()) {
+      const secrets = service.volumes?.find((volume) => volume.source === "stack-secrets");
+      if (!secrets) continue;
+      if (name === "secrets-init") {
+        expect(secrets.read_only ?? false).toBe(false);
+      } else {
+        expect(secrets.read_only, `${name}: secrets mount`).toBe(true);
+        expect(service.group_add, `${name}: group_add`).toEqual(["2000"]);
+      }
+    }
+  });
+
+  it("puts no secret value into any service's environment", () => {
+    for (const [name, service] of entries()) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        if (!/PASSWORD|SECRET|FERNET|TOKEN/.test(variable) || variable.endsWith("_FILE")) continue;
+        // Only the secrets job receives them, and only when the caller set them (null: passed through if set).
+        expect(name, `${name}: ${variable}`).toBe("secrets-init");
+        expect(value, `${name}: ${variable}`).toBeNull();
+      }
+    }
+  });
+
+  it("builds every image from this repository on BASE_IMAGE, with a .dockerignore in every context", async () => {
+    for (const [name, service] of entries()) {
+      expect(service.build?.context, `${name}: build.context`).toBeDefined();
+      const context = service.build?.context ?? "";
+      expect(context.startsWith(path.join(REPO_ROOT, "docker")), `${name}: ${context}`).toBe(true);
+      expect(existsSync(path.join(context, ".dockerignore")), `${name}: ${context}/.dockerignore`).toBe(true);
+      expect(service.build?.args?.BASE_IMAGE, `${name}: BASE_IMAGE`).toBe("debian:trixie-slim");
+      expect(service.image, `${name}: image`).toMatch(/^data-stack\/[a-z]+:dev$/);
+    }
+    const rebased = await composeConfig({ BASE_IMAGE: "registry.example/debian:trixie", STACK_IMAGE_TAG: "ci" });
+    for (const [name, service] of Object.entries(rebased.services)) {
+      expect(service.build?.args?.BASE_IMAGE, `${name}: BASE_IMAGE`).toBe("registry.example/debian:trixie");
+      expect(service.image, `${name}: image`).toMatch(/:ci$/);
+    }
+  });
+
+  it("refuses a port that is not a number before anything starts", async () => {
+    await expect(composeConfig({ POSTGRES_PORT: "five-four-three-two" })).rejects.toThrow(/five-four-three-two/);
+  });
+});

@@ -1,0 +1,220 @@
+// Boots the compose stack through Testcontainers and hands back a started, serialisable handle.
+//
+//   const stack = await new DataStackEnvironment(settings).withLogDirectory(dir).up();
+//   stack.info;            // ports, credentials, containers: safe to pass to test workers
+//   await stack.down();    // containers, networks and volumes of the project
+import path from "node:path";
+import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
+import { COMPOSE_DIR, COMPOSE_FILE, compose, composeStreaming, docker, type ComposeProject } from "./compose.ts";
+import { LogFollower, listProjectContainers, saveProjectLogs } from "./container-logs.ts";
+import { assertPortsUsable, composeEnvironment, type StackSettings } from "./settings.ts";
+
+export const ALL_SERVICES = [
+  "postgres",
+  "airflow-apiserver",
+  "airflow-scheduler",
+  "airflow-dag-processor",
+  "airflow-triggerer",
+  "pgadmin",
+] as const;
+
+export interface ContainerInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly service: string;
+  readonly hostname: string;
+}
+
+/** Everything tests need to reach a started stack; plain data, so vitest can provide it to workers. */
+export interface StackInfo {
+  readonly settings: StackSettings;
+  readonly env: Readonly<Record<string, string>>;
+  readonly logDirectory: string;
+  readonly containers: Readonly<Record<string, ContainerInfo>>;
+  /** Seconds from `compose up` until each service reported healthy. */
+  readonly secondsToHealthy: Readonly<Record<string, number>>;
+  readonly urls: { readonly airflow: string; readonly pgadmin: string };
+}
+
+export function projectOf(info: Pick<StackInfo, "settings" | "env">): ComposeProject {
+  return { name: info.settings.projectName, env: info.env };
+}
+
+export class DataStackEnvironment {
+  private readonly settings: StackSettings;
+  private services: readonly string[] = ALL_SERVICES;
+  private logDirectory: string;
+  private startupTimeoutMs = 300_000;
+  private build = true;
+  private extraEnv: Record<string, string> = {};
+
+  constructor(settings: StackSettings) {
+    this.settings = settings;
+    this.logDirectory = path.join("test-results", "stack-logs", settings.projectName);
+  }
+
+  /** Start only these services (and what they depend on). */
+  withServices(...services: string[]): this {
+    this.services = services;
+    return this;
+  }
+
+  withLogDirectory(directory: string): this {
+    this.logDirectory = directory;
+    return this;
+  }
+
+  withStartupTimeout(ms: number): this {
+    this.startupTimeoutMs = ms;
+    return this;
+  }
+
+  /** Variables on top of those derived from the settings (to test how the stack takes bad input). */
+  withEnvironment(env: Record<string, string>): this {
+    this.extraEnv = { ...this.extraEnv, ...env };
+    return this;
+  }
+
+  /** Use the images as they are, e.g. when the same run built them a moment ago. */
+  withoutBuild(): this {
+    this.build = false;
+    return this;
+  }
+
+  get project(): ComposeProject {
+    return { name: this.settings.projectName, env: { ...composeEnvironment(this.settings), ...this.extraEnv } };
+  }
+
+  async up(): Promise<StartedDataStack> {
+    const project = this.project;
+    await assertPortsUsable(project.env);
+    if (this.build) await buildImages(project, this.services);
+
+    const started = Date.now();
+    const follower = new LogFollower(project.name, this.logDirectory).start();
+    const progress = new HealthProgress(project.name, started).start();
+    let environment: StartedDockerComposeEnvironment;
+    try {
+      environment = await new DockerComposeEnvironment(COMPOSE_DIR, COMPOSE_FILE)
+        .withProjectName(project.name)
+        .withEnvironment(project.env)
+        .withStartupTimeout(this.startupTimeoutMs)
+        .up([...this.services]);
+    } catch (error) {
+      throw new Error(
+        `the stack '${project.name}' did not start; its container logs are in ${this.logDirectory}\n${String(error)}`,
+        { cause: error },
+      );
+    } finally {
+      await progress.stop();
+      await follower.stop();
+    }
+    const containers = await inspectContainers(project.name);
+    return new StartedDataStack(environment, {
+      settings: this.settings,
+      env: project.env,
+      logDirectory: this.logDirectory,
+      containers,
+      secondsToHealthy: progress.secondsToHealthy,
+      urls: {
+        airflow: `http://${this.settings.bindAddress}:${this.settings.ports.airflow}`,
+        pgadmin: `http://${this.settings.bindAddress}:${this.settings.ports.pgadmin}`,
+      },
+    });
+  }
+}
+
+export class StartedDataStack {
+  readonly info: StackInfo;
+  private readonly environment: StartedDockerComposeEnvironment;
+
+  constructor(environment: StartedDockerComposeEnvironment, info: StackInfo) {
+    this.environment = environment;
+    this.info = info;
+  }
+
+  get project(): ComposeProject {
+    return projectOf(this.info);
+  }
+
+  saveLogs(directory = this.info.logDirectory): Promise<void> {
+    return saveProjectLogs(this.project, directory);
+  }
+
+  /** Stops and removes the containers; volumes too unless `removeVolumes: false`. */
+  async down(options: { removeVolumes?: boolean } = {}): Promise<void> {
+    const removeVolumes = options.removeVolumes ?? true;
+    await this.environment.down({ removeVolumes, timeout: 2_000 });
+    // Testcontainers only brings down what it started; one-shot services and anything else of the project go too.
+    await compose(this.project, ["down", "--remove-orphans", "--timeout", "2", ...(removeVolumes ? ["--volumes"] : [])]);
+  }
+}
+
+async function buildImages(project: ComposeProject, services: readonly string[]): Promise<void> {
+  const started = Date.now();
+  process.stderr.write(`[stack] building images for ${services.join(", ")}\n`);
+  await composeStreaming(project, ["build", "--with-dependencies", ...services], "[stack build]");
+  process.stderr.write(`[stack] images ready after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+}
+
+async function inspectContainers(projectName: string): Promise<Record<string, ContainerInfo>> {
+  const containers: Record<string, ContainerInfo> = {};
+  for (const container of await listProjectContainers(projectName)) {
+    const { stdout } = await docker(["inspect", "--format", "{{.Config.Hostname}}", container.id]);
+    containers[container.service] = { ...container, hostname: stdout.trim() };
+  }
+  return containers;
+}
+
+/** Prints each service's health as it changes while the stack starts, and remembers when it became healthy. */
+class HealthProgress {
+  readonly secondsToHealthy: Record<string, number> = {};
+  private readonly lastState = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly projectName: string;
+  private readonly startedAt: number;
+
+  constructor(projectName: string, startedAt: number) {
+    this.projectName = projectName;
+    this.startedAt = startedAt;
+  }
+
+  start(): this {
+    const poll = () => {
+      this.sample()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(poll, 1000);
+        });
+    };
+    this.timer = setTimeout(poll, 0);
+    return this;
+  }
+
+  /** Takes a last sample, so that services that became healthy just now are counted. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.sample().catch(() => undefined);
+  }
+
+  private async sample(): Promise<void> {
+    const { stdout } = await docker([
+      "ps",
+      "--all",
+      "--filter",
+      `label=com.docker.compose.project=${this.projectName}`,
+      "--format",
+      '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}',
+    ]);
+    const seconds = (Date.now() - this.startedAt) / 1000;
+    for (const line of stdout.split("\n").filter(Boolean)) {
+      const [service = "", state = "", status = ""] = line.split("\t");
+      const health = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1] ?? state;
+      if (this.lastState.get(service) === health) continue;
+      this.lastState.set(service, health);
+      if (health === "healthy" && this.secondsToHealthy[service] === undefined) this.secondsToHealthy[service] = seconds;
+      process.stderr.write(`[stack] ${seconds.toFixed(1).padStart(6)}s  ${service}: ${health}\n`);
+    }
+  }
+}
