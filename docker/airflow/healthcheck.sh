@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# airflow-healthcheck: container health check of the data-stack Airflow image.
+#
+# Usage: airflow-healthcheck [--light|--cli] [COMPONENT]
+#   COMPONENT      api-server | scheduler | dag-processor | triggerer. Default: the command the
+#                  container was started with (read from PID 1's command line); containers that
+#                  run anything else (init, bash, ...) report healthy.
+#   api-server     GET http://localhost:${AIRFLOW__API__PORT:-8080}/api/v2/monitor/health with
+#                  Python's urllib (no curl) and parse the JSON: healthy when "metadatabase" is
+#                  healthy. Scheduler & co. are judged by their own checks, so their outage does
+#                  not also mark the api-server unhealthy.
+#   scheduler | dag-processor | triggerer
+#     --light      (default) one psycopg2 query on the metadata DB's `job` table: a row with
+#                  state 'running', job_type SchedulerJob/DagProcessorJob/TriggererJob, hostname
+#                  "$HOSTNAME" and a latest_heartbeat younger than Airflow's threshold for that
+#                  job type (the same options Airflow reads, from the environment, default 30 s).
+#                  Measured: ~0.1 s and ~0.1-0.2 CPU-s per check.
+#     --cli        `airflow jobs check --job-type <JobType> --hostname "$HOSTNAME"`, the official
+#                  check. Measured: 2.6-3.9 s, 2.3-2.8 CPU-s and ~145 MB peak RSS per check,
+#                  because it imports all of Airflow every time.
+#                  AIRFLOW_HEALTHCHECK_MODE=cli|light selects the default.
+#
+# Health checks run through `docker exec`, which bypasses the entrypoint, so the metadata DB URL
+# and the *_FILE secrets are derived here exactly as the entrypoint does (by sourcing it). A bare
+# `airflow jobs check` in a health check would not see the DB URL and fall back to SQLite.
+# Exit status: 0 healthy, 1 unhealthy, 2 usage error.
+set -Eeuo pipefail
+
+mode="${AIRFLOW_HEALTHCHECK_MODE:-light}"
+case "${1:-}" in
+	--light) mode=light && shift ;;
+	--cli) mode=cli && shift ;;
+esac
+
+# Prints the Airflow component this container runs, or "none".
+detect_component() {
+	local -a argv
+	local i
+	# PID 1 is `tini -- docker-entrypoint.sh <command...>` unless the entrypoint was replaced.
+	mapfile -d '' -t argv < /proc/1/cmdline || true
+	for ((i = 0; i < ${#argv[@]}; i++)); do
+		case "${argv[i]}" in
+			*docker-entrypoint.sh)
+				local cmd="${argv[i + 1]:-api-server}"
+				[ "$cmd" = airflow ] && cmd="${argv[i + 2]:-}"
+				case "$cmd" in
+					api-server | scheduler | dag-processor | triggerer) echo "$cmd" ;;
+					*) echo none ;;
+				esac
+				return
+				;;
+		esac
+	done
+	# Fallback: Airflow's process titles (setproctitle), e.g. "airflow api_server -- host:...".
+	local f title
+	for f in /proc/[0-9]*/cmdline; do
+		title="$(tr '\0' ' ' < "$f" 2>/dev/null)" || continue
+		case "$title" in
+			*"airflow api_server"* | *"airflow api-server"*) echo api-server && return ;;
+			*"airflow scheduler"*) echo scheduler && return ;;
+			*"airflow dag-processor"*) echo dag-processor && return ;;
+			*"airflow triggerer"*) echo triggerer && return ;;
+		esac
+	done
+	echo none
+}
+
+component="${1:-$(detect_component)}"
+helper=/usr/local/lib/airflow-stack/stack_helper.py
+
+case "$component" in
+	api-server)
+		exec python "$helper" check-http
+		;;
+	scheduler) job_type=SchedulerJob ;;
+	dag-processor) job_type=DagProcessorJob ;;
+	triggerer) job_type=TriggererJob ;;
+	none)
+		echo "no Airflow component runs in this container; nothing to check"
+		exit 0
+		;;
+	*)
+		echo "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer]" >&2
+		exit 2
+		;;
+esac
+
+# shellcheck source=entrypoint.sh
+source /usr/local/bin/docker-entrypoint.sh
+setup_env
+host="${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}"
+if [ "$mode" = cli ]; then
+	exec airflow jobs check --job-type "$job_type" --hostname "$host"
+fi
+exec python "$helper" check-job "$job_type" --hostname "$host"

@@ -1,0 +1,212 @@
+"""Small helpers used by docker-entrypoint.sh and airflow-healthcheck (data-stack Airflow image).
+
+    python stack_helper.py wait-db [--timeout SECONDS]
+        Retry a real connection + SELECT 1 to AIRFLOW__DATABASE__SQL_ALCHEMY_CONN until it works
+        (exit 0) or the timeout passes (exit 1); a refused login (wrong password, unknown role or
+        database) ends the wait at once (exit 3).
+    python stack_helper.py ensure-admin
+        Create the FAB admin user AIRFLOW_ADMIN_USERNAME with role Admin, or, if it exists, reset its
+        password to AIRFLOW_ADMIN_PASSWORD and make sure it has the Admin role.
+    python stack_helper.py check-http [URL]
+        GET /api/v2/monitor/health of the local api-server; healthy when metadatabase is healthy.
+    python stack_helper.py check-job JOB_TYPE [--hostname H]
+        Light alternative to `airflow jobs check`: one psycopg2 query on the `job` table for a running
+        job of this type and hostname whose heartbeat is newer than Airflow's threshold for that type.
+
+Only the standard library is imported at module level, so the cheap commands stay cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+# Same options and defaults Airflow uses in airflow.jobs.job.health_check_threshold().
+JOB_THRESHOLD_ENV = {
+    "SchedulerJob": ("AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD", 30.0),
+    "TriggererJob": ("AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD", 30.0),
+    "DagProcessorJob": ("AIRFLOW__DAG_PROCESSOR__HEALTH_CHECK_THRESHOLD", 30.0),
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[stack-helper] {msg}", file=sys.stderr, flush=True)
+
+
+def _sql_alchemy_conn() -> str:
+    url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if not url:
+        _log("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set (set AIRFLOW_DB_PASSWORD or the URL itself)")
+        sys.exit(2)
+    return url
+
+
+def _psycopg2_kwargs(url: str) -> dict:
+    """Turn a postgresql[+psycopg2]:// SQLAlchemy URL into psycopg2.connect() keyword arguments."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        _log(f"unsupported metadata DB scheme {parts.scheme!r}; only postgresql is supported")
+        sys.exit(2)
+    kwargs: dict = {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "dbname": urllib.parse.unquote(parts.path.lstrip("/")) or None,
+        "user": urllib.parse.unquote(parts.username) if parts.username is not None else None,
+        "password": urllib.parse.unquote(parts.password) if parts.password is not None else None,
+    }
+    for key, value in urllib.parse.parse_qsl(parts.query):
+        kwargs[key] = value
+    kwargs.setdefault("connect_timeout", 5)
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def wait_db(args: argparse.Namespace) -> int:
+    import psycopg2
+
+    kwargs = _psycopg2_kwargs(_sql_alchemy_conn())
+    deadline = time.monotonic() + args.timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with psycopg2.connect(**kwargs) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            conn.close()
+            _log(f"metadata DB {kwargs['host']}:{kwargs['port']} is ready (attempt {attempt})")
+            return 0
+        except psycopg2.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # The server answered and refused the login: waiting longer cannot help.
+            if "password authentication failed" in reason or "does not exist" in reason:
+                _log(f"the metadata DB refused the login: {reason}")
+                return 3
+            if time.monotonic() >= deadline:
+                _log(f"giving up after {attempt} attempts: {reason}")
+                return 1
+            _log(f"metadata DB {kwargs['host']}:{kwargs['port']} not ready yet: {reason}")
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+
+def ensure_admin(_: argparse.Namespace) -> int:
+    username = os.environ.get("AIRFLOW_ADMIN_USERNAME") or "admin"
+    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD") or ""
+    if not password:
+        _log("AIRFLOW_ADMIN_PASSWORD (or AIRFLOW_ADMIN_PASSWORD_FILE) must be set to a non-empty value")
+        return 2
+    email = os.environ.get("AIRFLOW_ADMIN_EMAIL") or "admin@example.com"
+    firstname = os.environ.get("AIRFLOW_ADMIN_FIRSTNAME") or "Admin"
+    lastname = os.environ.get("AIRFLOW_ADMIN_LASTNAME") or "User"
+
+    # Same code path as `airflow users create` / `airflow users reset-password` (FAB provider),
+    # but in one process and without putting the password on a command line.
+    from airflow.providers_manager import ProvidersManager
+
+    ProvidersManager().initialize_providers_configuration()
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        sm = appbuilder.sm
+        role = sm.find_role("Admin")
+        if role is None:
+            _log("role Admin does not exist; did `airflow db migrate` run with the FAB auth manager?")
+            return 1
+        user = sm.find_user(username=username)
+        if user is None:
+            if not sm.add_user(username, firstname, lastname, email, role, password):
+                _log(f"failed to create user {username!r}")
+                return 1
+            _log(f"created admin user {username!r}")
+            return 0
+        if not sm.reset_password(user.id, password):
+            _log(f"failed to reset the password of {username!r}")
+            return 1
+        if all(r.name != "Admin" for r in user.roles):
+            user = sm.find_user(username=username)
+            user.roles.append(role)
+            sm.update_user(user)
+            _log(f"added role Admin to existing user {username!r}")
+        _log(f"user {username!r} exists; password set to AIRFLOW_ADMIN_PASSWORD")
+    return 0
+
+
+def check_http(args: argparse.Namespace) -> int:
+    url = args.url or f"http://localhost:{os.environ.get('AIRFLOW__API__PORT', '8080')}/api/v2/monitor/health"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+            body = json.load(resp)
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+        print(f"unhealthy: GET {url}: {exc}")
+        return 1
+    status = (body.get("metadatabase") or {}).get("status")
+    if status != "healthy":
+        print(f"unhealthy: metadatabase status {status!r}")
+        return 1
+    print("healthy")
+    return 0
+
+
+def check_job(args: argparse.Namespace) -> int:
+    import datetime
+
+    import psycopg2
+
+    env, default = JOB_THRESHOLD_ENV[args.job_type]
+    threshold = float(os.environ.get(env) or default)
+    hostname = args.hostname or os.environ.get("HOSTNAME") or socket.gethostname()
+    kwargs = _psycopg2_kwargs(_sql_alchemy_conn())
+    kwargs["connect_timeout"] = min(int(kwargs.get("connect_timeout", 5)), 5)
+    try:
+        conn = psycopg2.connect(**kwargs, application_name="airflow-healthcheck")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT latest_heartbeat FROM job"
+                    " WHERE state = 'running' AND job_type = %s AND hostname = %s"
+                    " ORDER BY latest_heartbeat DESC NULLS LAST LIMIT 1",
+                    (args.job_type, hostname),
+                )
+                row = cur.fetchone()
+        finally:
+            conn.close()
+    except psycopg2.Error as exc:
+        print(f"unhealthy: metadata DB query failed: {str(exc).strip()}")
+        return 1
+    if row is None or row[0] is None:
+        print(f"unhealthy: no running {args.job_type} for hostname {hostname!r}")
+        return 1
+    age = (datetime.datetime.now(datetime.timezone.utc) - row[0]).total_seconds()
+    if age >= threshold:
+        print(f"unhealthy: {args.job_type} on {hostname!r} last heartbeat {age:.1f}s ago (threshold {threshold:g}s)")
+        return 1
+    print(f"healthy: {args.job_type} on {hostname!r} heartbeat {age:.1f}s ago")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="stack_helper.py")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("wait-db")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.set_defaults(func=wait_db)
+    p = sub.add_parser("ensure-admin")
+    p.set_defaults(func=ensure_admin)
+    p = sub.add_parser("check-http")
+    p.add_argument("url", nargs="?")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.set_defaults(func=check_http)
+    p = sub.add_parser("check-job")
+    p.add_argument("job_type", choices=sorted(JOB_THRESHOLD_ENV))
+    p.add_argument("--hostname")
+    p.set_defaults(func=check_job)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

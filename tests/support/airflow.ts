@@ -1,0 +1,50 @@
+// Airflow's public REST API (v2), as a logged-in user sees it.
+import axios, { type AxiosInstance } from "axios";
+import type { StackInfo } from "./data-stack.ts";
+import { eventually } from "./stack.ts";
+
+export interface DagRun {
+  dag_run_id: string;
+  dag_id: string;
+  state: "queued" | "running" | "success" | "failed";
+  run_type: string;
+  triggered_by?: string;
+}
+
+/** An HTTP client for the api-server that never throws on a status code: tests assert on statuses. */
+export function airflowHttp(stack: StackInfo): AxiosInstance {
+  return axios.create({ baseURL: stack.urls.airflow, timeout: 30_000, validateStatus: () => true });
+}
+
+export async function airflowToken(stack: StackInfo, username: string, password: string): Promise<string> {
+  const response = await airflowHttp(stack).post("/auth/token", { username, password });
+  if (response.status !== 201) throw new Error(`POST /auth/token answered ${response.status}: ${JSON.stringify(response.data)}`);
+  return (response.data as { access_token: string }).access_token;
+}
+
+/** The REST API as the stack's admin user. */
+export async function airflowApi(stack: StackInfo): Promise<AxiosInstance> {
+  const { username, password } = stack.settings.airflowAdmin;
+  const token = await airflowToken(stack, username, password);
+  const api = airflowHttp(stack);
+  api.defaults.headers.common.Authorization = `Bearer ${token}`;
+  return api;
+}
+
+/** Waits until the dag-processor has parsed the DAG, unpauses it, triggers a run and waits for its end. */
+export async function runDag(api: AxiosInstance, dagId: string, timeoutMs = 180_000): Promise<DagRun> {
+  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined));
+  const unpause = await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
+  if (unpause.status !== 200) throw new Error(`unpausing ${dagId} answered ${unpause.status}: ${JSON.stringify(unpause.data)}`);
+  const trigger = await api.post(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
+  if (trigger.status !== 200) throw new Error(`triggering ${dagId} answered ${trigger.status}: ${JSON.stringify(trigger.data)}`);
+  const runId = (trigger.data as DagRun).dag_run_id;
+  return eventually(
+    `run ${runId} of ${dagId} to finish`,
+    async () => {
+      const run = (await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)).data as DagRun;
+      return run.state === "success" || run.state === "failed" ? run : undefined;
+    },
+    { timeoutMs, intervalMs: 2_000 },
+  );
+}
