@@ -21,7 +21,7 @@ function runFixture(mode: "fail" | "hang"): Promise<FixtureRun> {
       [path.join(REPO_ROOT, "node_modules/vitest/vitest.mjs"), "run", "--config", "tests/fixtures/teardown/vitest.config.ts"],
       {
         cwd: REPO_ROOT,
-        env: { ...process.env, STACK_SERVICES: "postgres", TEARDOWN_FIXTURE_MODE: mode },
+        env: { ...process.env, STACK_SERVICES: "postgres", STACK_REUSE: "", TEARDOWN_FIXTURE_MODE: mode },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );

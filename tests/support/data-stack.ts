@@ -8,6 +8,7 @@ import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "
 import { COMPOSE_DIR, COMPOSE_FILE, compose, composeStreaming, docker, type ComposeProject } from "./compose.ts";
 import { LogFollower, listProjectContainers, saveProjectLogs } from "./container-logs.ts";
 import { assertPortsUsable, composeEnvironment, type StackSettings } from "./settings.ts";
+import { SECRET_FILES } from "./secrets.ts";
 
 export const ALL_SERVICES = [
   "postgres",
@@ -217,4 +218,72 @@ class HealthProgress {
       process.stderr.write(`[stack] ${seconds.toFixed(1).padStart(6)}s  ${service}: ${health}\n`);
     }
   }
+}
+
+interface RunningContainer {
+  Name: string;
+  Config: { Env: string[]; Hostname: string; Labels: Record<string, string> };
+  State: { Status: string; Health?: { Status: string } };
+  HostConfig: { PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null };
+}
+
+/**
+ * Describes a stack that is already running (started with `docker compose up`, or by an earlier run)
+ * without touching it: ports from its containers, secrets from its secrets volume. For the fast inner
+ * loop, STACK_REUSE=<project> npm test.
+ */
+export async function attachToRunningStack(projectName: string, logDirectory: string): Promise<StackInfo> {
+  const listed = await listProjectContainers(projectName);
+  const { stdout } = listed.length ? await docker(["inspect", ...listed.map((entry) => entry.id)]) : { stdout: "[]" };
+  const running = new Map<string, RunningContainer>();
+  for (const details of JSON.parse(stdout) as RunningContainer[]) {
+    running.set(details.Config.Labels["com.docker.compose.service"] ?? "", details);
+  }
+  const start = `docker compose -p ${projectName} -f compose/docker-compose.yml up -d --build --wait`;
+  for (const service of ALL_SERVICES) {
+    const state = running.get(service)?.State;
+    if (state?.Status !== "running" || state.Health?.Status !== "healthy") {
+      throw new Error(`STACK_REUSE=${projectName}: service ${service} is ${state ? `${state.Status}/${state.Health?.Status}` : "missing"}; start the stack with: ${start}`);
+    }
+  }
+  const container = (service: string) => running.get(service) as RunningContainer;
+  const envOf = (service: string, variable: string) =>
+    container(service).Config.Env.find((entry) => entry.startsWith(`${variable}=`))?.slice(variable.length + 1);
+  const binding = (service: string, port: number) => {
+    const found = container(service).HostConfig.PortBindings?.[`${port}/tcp`]?.[0];
+    if (!found) throw new Error(`STACK_REUSE=${projectName}: ${service} publishes no port for ${port}`);
+    return found;
+  };
+  const secret = async (name: string) =>
+    (await docker(["exec", container("postgres").Name.replace(/^\//, ""), "cat", `/run/stack-secrets/${name}`])).stdout;
+  const secrets = Object.fromEntries(
+    await Promise.all(Object.entries(SECRET_FILES).map(async ([key, file]) => [key, await secret(file)] as const)),
+  ) as Record<keyof typeof SECRET_FILES, string>;
+
+  const settings: StackSettings = {
+    projectName,
+    bindAddress: binding("postgres", 5432).HostIp,
+    ports: {
+      postgres: Number(binding("postgres", 5432).HostPort),
+      airflow: Number(binding("airflow-apiserver", 8080).HostPort),
+      pgadmin: Number(binding("pgadmin", 5050).HostPort),
+    },
+    postgres: { user: envOf("postgres", "POSTGRES_USER") ?? "postgres", password: secrets.postgres },
+    airflowDb: { user: "airflow", database: "airflow", password: secrets.airflowDb },
+    warehouseDb: { user: "warehouse", database: "warehouse", password: secrets.warehouseDb },
+    airflowAdmin: { username: envOf("airflow-init", "AIRFLOW_ADMIN_USERNAME") ?? "admin", password: secrets.airflowAdmin },
+    pgadmin: { email: envOf("pgadmin", "PGADMIN_DEFAULT_EMAIL") ?? "", password: secrets.pgadmin },
+    airflowKeys: { fernetKey: secrets.fernetKey, jwtSecret: secrets.jwtSecret, apiSecretKey: secrets.apiSecretKey },
+  };
+  return {
+    settings,
+    env: composeEnvironment(settings),
+    logDirectory,
+    containers: await inspectContainers(projectName),
+    secondsToHealthy: {},
+    urls: {
+      airflow: `http://${settings.bindAddress}:${settings.ports.airflow}`,
+      pgadmin: `http://${settings.bindAddress}:${settings.ports.pgadmin}`,
+    },
+  };
 }

@@ -6,7 +6,7 @@ import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { composeDownSync, docker, REPO_ROOT, type ComposeProject } from "./compose.ts";
 import { saveProjectLogs } from "./container-logs.ts";
-import { DataStackEnvironment, projectOf, type StackInfo } from "./data-stack.ts";
+import { attachToRunningStack, DataStackEnvironment, projectOf, type StackInfo } from "./data-stack.ts";
 import { removeAbandonedTestProjects } from "./leftovers.ts";
 import { freshSettings } from "./settings.ts";
 
@@ -29,6 +29,9 @@ export default async function setup(project: TestProject) {
     return;
   }
 
+  const reuse = process.env.STACK_REUSE;
+  if (reuse) return useRunningStack(project, reuse);
+
   await removeAbandonedTestProjects();
   const settings = await freshSettings();
   const logDirectory = path.join(LOG_ROOT, settings.projectName);
@@ -50,7 +53,7 @@ export default async function setup(project: TestProject) {
   project.provide("stack", { status: "ready", info: stack.info });
 
   return async () => {
-    const failed = project.vitest.state.getCountOfFailedTests() > 0 || project.vitest.state.getFailedFilepaths().length > 0;
+    const failed = testsFailed(project);
     removeOnInterrupt();
     try {
       await stack.saveLogs(logDirectory);
@@ -62,6 +65,23 @@ export default async function setup(project: TestProject) {
       throw error;
     }
   };
+}
+
+/** STACK_REUSE=<project>: test a stack that is already up, and leave it up (the fast inner loop). */
+async function useRunningStack(project: TestProject, projectName: string) {
+  const logDirectory = path.join(LOG_ROOT, `${projectName}-reused`);
+  const info = await attachToRunningStack(projectName, logDirectory);
+  process.stderr.write(`[stack] reusing the running project ${projectName}; it stays up afterwards\n`);
+  project.provide("stack", { status: "ready", info });
+  return async () => {
+    if (!testsFailed(project)) return;
+    await saveProjectLogs(projectOf(info), logDirectory);
+    process.stderr.write(`[stack] tests failed; every service's log is in ${logDirectory}\n`);
+  };
+}
+
+function testsFailed(project: TestProject): boolean {
+  return project.vitest.state.getCountOfFailedTests() > 0 || project.vitest.state.getFailedFilepaths().length > 0;
 }
 
 async function dockerUnavailableReason(): Promise<string | undefined> {

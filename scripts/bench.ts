@@ -1,0 +1,135 @@
+// `npm run bench`: measures the stack on this machine (image sizes and build times, a DAG-only change,
+// time to healthy, idle memory, the test suite's wall time), checks the budgets, and writes
+// bench-results/<UTC timestamp>.md|.json plus latest.md|.json. Progress goes to stderr, the report to stdout.
+//
+//   npm run bench -- [--boots N] [--idle-seconds S] [--skip-tests] [--prune-cache-mounts]
+//
+// Exit status: 0 every measured budget passes, 1 a budget fails, 2 the benchmark could not run.
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { REPO_ROOT } from "../tests/support/compose.ts";
+import { installInterruptHandler } from "./bench/cleanup.ts";
+import {
+  IMAGES,
+  imageNames,
+  log,
+  machineInfo,
+  measureDagChange,
+  measureImage,
+  measureStack,
+  measureTestSuite,
+  pruneCacheMounts,
+} from "./bench/measure.ts";
+import { evaluateBudgets, renderMarkdown, type BenchOptions, type BenchReport, type BenchResults } from "./bench/report.ts";
+
+const RESULTS_DIR = path.join(REPO_ROOT, "bench-results");
+
+const USAGE = `Usage: npm run bench -- [options]
+  --boots N              fresh boots of the stack; the report gives the median (default 1)
+  --idle-seconds S       idle time before memory is read (default 60)
+  --skip-tests           do not run \`npm test\` (its line says "not measured")
+  --prune-cache-mounts   empty BuildKit's cache mounts first, for truly cold builds;
+                         this affects EVERY project on this Docker engine
+  -h, --help             this text`;
+
+class UsageError extends Error {}
+
+function parseOptions(argv: readonly string[]): BenchOptions | undefined {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        boots: { type: "string", default: "1" },
+        "idle-seconds": { type: "string", default: "60" },
+        "skip-tests": { type: "boolean", default: false },
+        "prune-cache-mounts": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
+  if (values.help) return undefined;
+  return {
+    boots: wholeNumber("--boots", values.boots, 1),
+    idleSeconds: wholeNumber("--idle-seconds", values["idle-seconds"], 0),
+    skipTests: values["skip-tests"],
+    pruneCacheMounts: values["prune-cache-mounts"],
+  };
+}
+
+function wholeNumber(flag: string, value: string, minimum: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < minimum) throw new UsageError(`${flag} wants a whole number ≥ ${minimum}, not '${value}'`);
+  return Number(value);
+}
+
+/** Fills `results` step by step, so that a failure still leaves what was measured before it. */
+async function runMeasurements(options: BenchOptions, results: BenchResults, runDirectory: string): Promise<void> {
+  if (options.pruneCacheMounts) await pruneCacheMounts();
+  const images = await imageNames();
+  results.images = [];
+  for (const spec of IMAGES) results.images.push(await measureImage(spec, images[spec.name] ?? ""));
+  results.dagChange = await measureDagChange(images);
+  results.stack = await measureStack(options.boots, options.idleSeconds, path.join(runDirectory, "stack-logs"));
+  results.tests = options.skipTests ? { measured: false } : await measureTestSuite(path.join(runDirectory, "npm-test.log"));
+}
+
+async function writeReport(report: BenchReport, stamp: string): Promise<string> {
+  const markdown = renderMarkdown(report);
+  await mkdir(RESULTS_DIR, { recursive: true });
+  for (const [extension, content] of [
+    ["md", markdown],
+    ["json", JSON.stringify(report, null, 2) + "\n"],
+  ] as const) {
+    const file = path.join(RESULTS_DIR, `${stamp}.${extension}`);
+    await writeFile(file, content);
+    await copyFile(file, path.join(RESULTS_DIR, `latest.${extension}`));
+  }
+  return markdown;
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions | undefined;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!options) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  // No registry answers here, so Testcontainers' reaper cannot be pulled; cleanup.ts removes what we start.
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+  installInterruptHandler();
+
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const stamp = startedAt.replaceAll(":", "-");
+  const machine = await machineInfo();
+  const results: BenchResults = {};
+  let error: string | undefined;
+  try {
+    await runMeasurements(options, results, path.join(RESULTS_DIR, stamp));
+  } catch (caught) {
+    error = caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
+    log(`ERROR: ${error}`);
+  }
+  const budgets = evaluateBudgets(results);
+  const exitCode = error ? 2 : budgets.every((budget) => budget.pass) ? 0 : 1;
+  const report: BenchReport = { startedAt, options, machine, results, budgets, ...(error ? { error } : {}), exitCode };
+  process.stdout.write(await writeReport(report, stamp));
+  log(`report: bench-results/${stamp}.md and .json (also latest.md, latest.json); exit code ${exitCode}`);
+  return exitCode;
+}
+
+// Exits explicitly: Testcontainers' Docker client may keep sockets open after the last project is gone.
+process.exit(
+  await main().catch((error: unknown) => {
+    process.stderr.write(`[bench] ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 2;
+  }),
+);

@@ -1,0 +1,184 @@
+// Budgets and the Markdown report, computed from the measurements alone.
+import type { DagChangeResult, ImageResult, MachineInfo, StackResult, TestSuiteResult } from "./measure.ts";
+import { ALL_SERVICES } from "../../tests/support/data-stack.ts";
+import { IMAGES, median } from "./measure.ts";
+
+export const HEALTHY_BUDGET_SECONDS = 45;
+export const IDLE_MEMORY_BUDGET_GIB = 1.5;
+export const WARM_REBUILD_BUDGET_SECONDS = 20;
+
+export interface BenchOptions {
+  readonly boots: number;
+  readonly idleSeconds: number;
+  readonly skipTests: boolean;
+  readonly pruneCacheMounts: boolean;
+}
+
+/** Every field but the options and machine is missing when the run stopped before measuring it. */
+export interface BenchResults {
+  images?: ImageResult[];
+  dagChange?: DagChangeResult;
+  stack?: StackResult;
+  tests?: TestSuiteResult;
+}
+
+export interface Budget {
+  readonly name: string;
+  readonly limit: string;
+  readonly measured: string;
+  readonly pass: boolean;
+}
+
+export interface BenchReport {
+  readonly startedAt: string;
+  readonly options: BenchOptions;
+  readonly machine: MachineInfo;
+  readonly results: BenchResults;
+  readonly budgets: readonly Budget[];
+  readonly error?: string;
+  readonly exitCode: number;
+}
+
+const MB = 1e6;
+const GIB_IN_MIB = 1024;
+
+const seconds = (value: number) => `${value.toFixed(1)} s`;
+const megabytes = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+const mebibytes = (mib: number) => `${mib.toFixed(1)} MiB`;
+
+/** Only what was measured is judged: a skipped or failed step has no budget line. */
+export function evaluateBudgets(results: BenchResults): Budget[] {
+  const budgets: Budget[] = [];
+  for (const image of results.images ?? []) {
+    const spec = IMAGES.find((candidate) => candidate.name === image.name);
+    if (!spec) continue;
+    budgets.push({
+      name: `${image.name} image size`,
+      limit: `≤ ${spec.budgetMB} MB`,
+      measured: megabytes(image.sizeBytes),
+      pass: image.sizeBytes <= spec.budgetMB * MB,
+    });
+  }
+  if (results.stack) {
+    const allHealthy = median(results.stack.fresh.map((boot) => boot.allHealthySeconds));
+    budgets.push({
+      name: "every service healthy after `up` (fresh project)",
+      limit: `≤ ${HEALTHY_BUDGET_SECONDS} s`,
+      measured: seconds(allHealthy),
+      pass: allHealthy <= HEALTHY_BUDGET_SECONDS,
+    });
+    const total = results.stack.memory.totalMiB;
+    budgets.push({
+      name: "idle stack memory",
+      limit: `≤ ${IDLE_MEMORY_BUDGET_GIB} GiB`,
+      measured: `${(total / GIB_IN_MIB).toFixed(2)} GiB`,
+      pass: total <= IDLE_MEMORY_BUDGET_GIB * GIB_IN_MIB,
+    });
+  }
+  if (results.dagChange) {
+    const rebuilt = results.dagChange.rebuiltImages;
+    budgets.push({
+      name: "DAG-only change rebuilds no image",
+      limit: "0 images",
+      measured: rebuilt.length === 0 ? "0 images" : `rebuilt: ${rebuilt.join(", ")}`,
+      pass: rebuilt.length === 0,
+    });
+  }
+  for (const image of results.images ?? []) {
+    // An edit that did not reach the image measured nothing: that fails rather than passing vacuously.
+    budgets.push({
+      name: `${image.name} rebuild after a non-dependency change`,
+      limit: `≤ ${WARM_REBUILD_BUDGET_SECONDS} s`,
+      measured: seconds(image.warmRebuildSeconds) + (image.warmRebuildChangedImage ? "" : " (image unchanged!)"),
+      pass: image.warmRebuildChangedImage && image.warmRebuildSeconds <= WARM_REBUILD_BUDGET_SECONDS,
+    });
+  }
+  return budgets;
+}
+
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function measurementRows(results: BenchResults, options: BenchOptions): string[][] {
+  const rows: string[][] = [];
+  for (const image of results.images ?? []) {
+    rows.push([`${image.name}: image size (uncompressed)`, megabytes(image.sizeBytes)]);
+    rows.push([`${image.name}: cold build (\`--no-cache\`)`, seconds(image.coldBuildSeconds)]);
+    rows.push([
+      `${image.name}: rebuild after a comment line in \`${image.editedFile}\``,
+      seconds(image.warmRebuildSeconds) + (image.warmRebuildChangedImage ? "" : " — image did not change!"),
+    ]);
+    rows.push([
+      `${image.name}: rebuild after restoring the file`,
+      `${seconds(image.restoreRebuildSeconds)}, ${image.restoredToColdImage ? "same image as the cold build" : "a different image than the cold build"}`,
+    ]);
+  }
+  if (results.dagChange) {
+    const { editedFile, buildSeconds, rebuiltImages } = results.dagChange;
+    rows.push([
+      `DAG-only change (\`${editedFile}\`), \`docker compose build\``,
+      `${seconds(buildSeconds)}, ${rebuiltImages.length === 0 ? "no image rebuilt" : `rebuilt: ${rebuiltImages.join(", ")}`}`,
+    ]);
+  }
+  if (results.stack) {
+    const { fresh, restart, memory } = results.stack;
+    const freshLabel = fresh.length === 1 ? "fresh project" : `fresh project: median of ${fresh.length}`;
+    const healthy = (label: string, freshSeconds: number, restartSeconds: number) => {
+      rows.push([`up → ${label} healthy`, `${seconds(freshSeconds)} (${freshLabel}); ${seconds(restartSeconds)} (restart, volumes kept)`]);
+    };
+    healthy("every service", median(fresh.map((boot) => boot.allHealthySeconds)), restart.allHealthySeconds);
+    for (const service of ALL_SERVICES) {
+      healthy(service, median(fresh.map((boot) => boot.secondsToHealthy[service] ?? NaN)), restart.secondsToHealthy[service] ?? NaN);
+    }
+    for (const container of memory.containers) {
+      rows.push([`idle memory after ${memory.idleSeconds} s: ${container.service}`, mebibytes(container.mib)]);
+    }
+    rows.push([`idle memory after ${memory.idleSeconds} s: total`, `${mebibytes(memory.totalMiB)} (${(memory.totalMiB / GIB_IN_MIB).toFixed(2)} GiB)`]);
+  }
+  const tests = results.tests;
+  rows.push([
+    "`npm test` wall time",
+    tests?.measured
+      ? `${seconds(tests.seconds)} (exit code ${tests.exitCode}; log: \`${tests.logFile}\`)`
+      : options.skipTests
+        ? "not measured (`--skip-tests`)"
+        : "not measured",
+  ]);
+  return rows;
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { machine, options, results, budgets } = report;
+  const parts = [
+    `# Benchmark ${report.startedAt}`,
+    "",
+    `- Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB RAM, ${machine.kernel}`,
+    `- Docker Engine ${machine.dockerEngine}, Compose ${machine.compose}, Node ${machine.node}`,
+    `- Date: ${machine.date}`,
+    `- Options: --boots ${options.boots} --idle-seconds ${options.idleSeconds}${options.skipTests ? " --skip-tests" : ""}${options.pruneCacheMounts ? " --prune-cache-mounts" : ""}`,
+    "",
+    "## Budgets",
+    "",
+    budgets.length > 0
+      ? table(["Budget", "Limit", "Measured", "Result"], budgets.map((b) => [b.name, b.limit, b.measured, b.pass ? "PASS" : "**FAIL**"]))
+      : "Nothing was measured.",
+    "",
+    "## Measurements",
+    "",
+    table(["Measurement", "Value"], measurementRows(results, options)),
+    "",
+    "## Notes",
+    "",
+    "- MB = 10^6 bytes (image sizes: `docker image inspect -f '{{.Size}}'`, uncompressed). MiB = 2^20 bytes, GiB = 2^30 bytes (memory).",
+    options.pruneCacheMounts
+      ? "- Cold builds ran after `docker builder prune --filter type=exec.cachemount`: apt and pip caches were empty, every package was downloaded."
+      : "- Cold builds use `docker compose build --no-cache`, which ignores the layer cache but not BuildKit's cache *mounts*: the apt and pip download caches survive, so packages are not downloaded again. `--prune-cache-mounts` empties them first (for every project on the engine).",
+    "- A non-dependency change is a comment line appended to the image's entrypoint script (restored afterwards, and the image rebuilt from the restored file).",
+    "- Times to healthy run from `docker compose up` (images built, Testcontainers) to the service's first `healthy` state, sampled about once a second. A fresh project starts on new volumes (first-start initialisation included); the restart path is `down` with volumes kept and `up` again.",
+    "- Idle memory is what `docker stats --no-stream` reports per running container (cgroup usage without the inactive page cache), read after the stack idled with no load.",
+  ];
+  if (report.error) parts.push("", "## Error", "", "```", report.error, "```");
+  return parts.join("\n") + "\n";
+}
