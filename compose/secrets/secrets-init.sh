@@ -6,6 +6,9 @@
 #                          one, otherwise generate one. Stored as one file per secret, readable only by the
 #                          group the consuming services join (gid $SECRETS_GID).
 #   secrets-init.sh show   print the logins (docker compose run --rm secrets-init show)
+#   secrets-init.sh set VAR
+#                          store the value of VAR even where it differs from the stored one: the last step
+#                          of changing a secret on purpose (README.md, "Changing a secret")
 #
 # A value given in the environment that differs from the stored one is refused where taking it would break
 # existing data (database role passwords, the Fernet key that encrypts Airflow connections).
@@ -120,8 +123,25 @@ show() {
 	EOF
 }
 
+set_secret() {
+	local var=${1:-} entry name entry_var kind
+	for entry in "${SECRETS[@]}"; do
+		read -r name entry_var kind _ <<<"$entry"
+		[ "$entry_var" = "$var" ] || continue
+		[ -n "${!var:-}" ] || die "$var is not set; run with -e $var=<new value>"
+		if [ "$kind" = fernet ] && ! is_fernet_key "${!var}"; then
+			die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '=')"
+		fi
+		store "$name" "${!var}"
+		log "stored a new $name; restart the stack's services so that they read it"
+		return 0
+	done
+	die "usage: secrets-init.sh set VAR, where VAR is one of: $(printf '%s\n' "${SECRETS[@]}" | awk '{ printf "%s ", $2 }')"
+}
+
 case "${1:-init}" in
 init) init ;;
 show) show ;;
-*) die "usage: secrets-init.sh [init|show]" ;;
+set) set_secret "${2:-}" ;;
+*) die "usage: secrets-init.sh [init|show|set VAR]" ;;
 esac

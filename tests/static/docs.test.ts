@@ -1,0 +1,65 @@
+// The documentation says what the code does: README's commands are the ones CI runs, .env.example lists
+// exactly the variables the compose file reads, README's table lists every service.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { COMPOSE_DIR, composeConfig, REPO_ROOT } from "../support/compose.ts";
+
+const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
+const readme = read("README.md");
+
+/** The first fenced shell block after a line of README that matches `heading`. */
+function commandAfter(heading: RegExp): string {
+  const start = readme.search(heading);
+  expect(start, `README: ${heading}`).toBeGreaterThanOrEqual(0);
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(start))?.[1] ?? "";
+  return block.trim();
+}
+
+function variablesReadByCompose(): Set<string> {
+  const text = readFileSync(path.join(COMPOSE_DIR, "docker-compose.yml"), "utf8");
+  return new Set([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((match) => match[1] as string));
+}
+
+describe("README.md", () => {
+  it("gives the command CI runs as the way to run the tests", () => {
+    const command = commandAfter(/^Run the tests:/m);
+    expect(command).toBe("npm ci && npm test");
+    const ci = read(".ci/run").split("\n").map((line) => line.trim());
+    expect(ci).toContain(command);
+  });
+
+  it("starts the stack with the repository's compose file, building and waiting for health", () => {
+    expect(commandAfter(/^Start the stack:/m)).toBe("docker compose -f compose/docker-compose.yml up -d --build --wait");
+  });
+
+  it("lists every service of the compose file", async () => {
+    const model = await composeConfig();
+    for (const service of Object.keys(model.services)) expect(readme, service).toContain(`| \`${service}\` |`);
+  });
+});
+
+describe("compose/.env.example", () => {
+  const documented = new Set(
+    [...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string),
+  );
+
+  it("documents every variable the compose file reads", async () => {
+    const model = await composeConfig();
+    const passedThrough = Object.entries(model.services["secrets-init"]?.environment ?? {})
+      .filter(([, value]) => value === null)
+      .map(([name]) => name);
+    for (const variable of [...variablesReadByCompose(), ...passedThrough]) expect(documented, variable).toContain(variable);
+  });
+
+  it("documents nothing the compose file does not read", async () => {
+    const model = await composeConfig();
+    const read = new Set([...variablesReadByCompose(), ...Object.keys(model.services["secrets-init"]?.environment ?? {})]);
+    for (const variable of documented) expect(read, variable).toContain(variable);
+  });
+
+  it("sets nothing: every line is commented out, so a copy changes no default until edited", () => {
+    const active = read("compose/.env.example").split("\n").filter((line) => /^[A-Z]/.test(line));
+    expect(active).toEqual([]);
+  });
+});
