@@ -20,6 +20,7 @@ import {
   measureStack,
   measureTestSuite,
   pruneCacheMounts,
+  untaggedImageSweeper,
 } from "./bench/measure.ts";
 import { evaluateBudgets, renderMarkdown, type BenchOptions, type BenchReport, type BenchResults } from "./bench/report.ts";
 
@@ -112,11 +113,14 @@ async function main(): Promise<number> {
   const machine = await machineInfo();
   const results: BenchResults = {};
   let error: string | undefined;
+  const sweepUntaggedImages = await untaggedImageSweeper();
   try {
     await runMeasurements(options, results, path.join(RESULTS_DIR, stamp));
   } catch (caught) {
     error = caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
     log(`ERROR: ${error}`);
+  } finally {
+    await sweepUntaggedImages();
   }
   const budgets = evaluateBudgets(results);
   const exitCode = error ? 2 : budgets.every((budget) => budget.pass) ? 0 : 1;

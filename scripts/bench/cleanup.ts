@@ -1,4 +1,4 @@
-// What the benchmark changes on this machine (repository files it edits, compose projects it starts,
+// What the benchmark changes on this machine (repository files it edits, compose projects it creates,
 // child processes), kept in one place so that both `finally` blocks and Ctrl-C can put everything back.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -48,7 +48,7 @@ function restoreFile(file: string): void {
   }
 }
 
-/** Removes the project (containers, networks, volumes) on Ctrl-C until `release` is called. */
+/** Removes the project (containers, networks, volumes) on Ctrl-C until `releaseProject` is called. */
 export function trackProject(project: ComposeProject): void {
   liveProjects.set(project.name, project);
 }

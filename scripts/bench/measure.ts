@@ -87,8 +87,30 @@ export interface ImageResult {
   readonly restoredToColdImage: boolean;
 }
 
-/** Builds need no project of their own: the images are named in the compose file. */
+/**
+ * Builds need no project of their own (the images are named in the compose file), but compose stamps the
+ * project's name into each image's labels: a name of its own tells the benchmark's images from anyone else's.
+ */
 export const BUILD_PROJECT: ComposeProject = { name: "data-stack-bench", env: {} };
+
+async function benchImages(filters: readonly string[] = []): Promise<string[]> {
+  const label = `label=com.docker.compose.project=${BUILD_PROJECT.name}`;
+  const { stdout } = await docker(["images", "--quiet", "--no-trunc", "--filter", label, ...filters]);
+  return stdout.split("\n").filter(Boolean);
+}
+
+/**
+ * Every build leaves the image it replaced untagged. Those this run built (the edited copies, the
+ * per-service variants of a shared image) are removed when it ends; images that existed before are left.
+ */
+export async function untaggedImageSweeper(): Promise<() => Promise<void>> {
+  const before = new Set(await benchImages());
+  return async () => {
+    for (const id of await benchImages(["--filter", "dangling=true"])) {
+      if (!before.has(id)) await docker(["image", "rm", id]).catch(() => undefined);
+    }
+  };
+}
 
 /** Image names as compose resolves them, so STACK_IMAGE_TAG is honoured. */
 export async function imageNames(): Promise<Record<string, string>> {
@@ -97,10 +119,17 @@ export async function imageNames(): Promise<Record<string, string>> {
   return Object.fromEntries(IMAGES.map((spec) => [spec.name, model.services[spec.service]?.image ?? ""]));
 }
 
-async function inspectImage(image: string): Promise<{ id: string; sizeBytes: number }> {
-  const { stdout } = await docker(["image", "inspect", "--format", "{{.Id}} {{.Size}}", image]);
-  const [id = "", size = ""] = stdout.trim().split(" ");
-  return { id, sizeBytes: Number(size) };
+interface ImageState {
+  readonly id: string;
+  readonly sizeBytes: number;
+  /** Layer digests: what a rebuild changes, whereas the ID also changes with labels alone. */
+  readonly layers: string;
+}
+
+async function inspectImage(image: string): Promise<ImageState> {
+  const { stdout } = await docker(["image", "inspect", "--format", '{{.Id}} {{.Size}} {{json .RootFS.Layers}}', image]);
+  const [id = "", size = "", layers = ""] = stdout.trim().split(" ");
+  return { id, sizeBytes: Number(size), layers };
 }
 
 function build(spec: ImageSpec, extraArgs: readonly string[] = []): Promise<void> {
@@ -147,26 +176,34 @@ export interface DagChangeResult {
   readonly editedFile: string;
   readonly buildSeconds: number;
   readonly imageIds: Record<string, { readonly before: string; readonly after: string }>;
+  /** Images with a layer that changed. */
   readonly rebuiltImages: readonly string[];
+  /**
+   * Images with the same layers but a new ID: compose labels an image with the service that built it, and
+   * the airflow-* services share one image, so whichever of them compose builds last relabels it.
+   */
+  readonly relabelledImages: readonly string[];
 }
 
 export const DAG_FILE = "compose/dags/warehouse_load.py";
 
 export async function measureDagChange(images: Record<string, string>): Promise<DagChangeResult> {
-  const ids = async () =>
-    Object.fromEntries(await Promise.all(IMAGES.map(async (spec) => [spec.name, (await inspectImage(images[spec.name] ?? "")).id] as const)));
-  const before = await ids();
+  const states = async () =>
+    new Map(await Promise.all(IMAGES.map(async (spec) => [spec.name, await inspectImage(images[spec.name] ?? "")] as const)));
+  const before = await states();
   log(`editing ${DAG_FILE}, then \`docker compose build\` (every service)…`);
   const { seconds } = await withAppendedComment(path.join(REPO_ROOT, DAG_FILE), () =>
     timed(() => composeStreaming(BUILD_PROJECT, ["build"], "[build all]")),
   );
-  const after = await ids();
-  const imageIds = Object.fromEntries(IMAGES.map((spec) => [spec.name, { before: before[spec.name] ?? "", after: after[spec.name] ?? "" }]));
+  const after = await states();
+  const names = IMAGES.map((spec) => spec.name);
+  const changed = (name: string, field: keyof ImageState) => before.get(name)?.[field] !== after.get(name)?.[field];
   return {
     editedFile: DAG_FILE,
     buildSeconds: seconds,
-    imageIds,
-    rebuiltImages: IMAGES.filter((spec) => before[spec.name] !== after[spec.name]).map((spec) => spec.name),
+    imageIds: Object.fromEntries(names.map((name) => [name, { before: before.get(name)?.id ?? "", after: after.get(name)?.id ?? "" }])),
+    rebuiltImages: names.filter((name) => changed(name, "layers")),
+    relabelledImages: names.filter((name) => changed(name, "id") && !changed(name, "layers")),
   };
 }
 

@@ -116,10 +116,11 @@ function measurementRows(results: BenchResults, options: BenchOptions): string[]
     ]);
   }
   if (results.dagChange) {
-    const { editedFile, buildSeconds, rebuiltImages } = results.dagChange;
+    const { editedFile, buildSeconds, rebuiltImages, relabelledImages } = results.dagChange;
+    const relabelled = relabelledImages.length > 0 ? ` (same layers, new image ID: ${relabelledImages.join(", ")})` : "";
     rows.push([
       `DAG-only change (\`${editedFile}\`), \`docker compose build\``,
-      `${seconds(buildSeconds)}, ${rebuiltImages.length === 0 ? "no image rebuilt" : `rebuilt: ${rebuiltImages.join(", ")}`}`,
+      `${seconds(buildSeconds)}, ${rebuiltImages.length === 0 ? "no layer rebuilt" : `rebuilt: ${rebuiltImages.join(", ")}`}${relabelled}`,
     ]);
   }
   if (results.stack) {
@@ -175,7 +176,9 @@ export function renderMarkdown(report: BenchReport): string {
     options.pruneCacheMounts
       ? "- Cold builds ran after `docker builder prune --filter type=exec.cachemount`: apt and pip caches were empty, every package was downloaded."
       : "- Cold builds use `docker compose build --no-cache`, which ignores the layer cache but not BuildKit's cache *mounts*: the apt and pip download caches survive, so packages are not downloaded again. `--prune-cache-mounts` empties them first (for every project on the engine).",
+    "- A DAG-only change counts as a rebuild when an image's layers change. Its ID alone can change without a rebuild: compose labels an image with the service that built it, and the airflow-* services share one image.",
     "- A non-dependency change is a comment line appended to the image's entrypoint script (restored afterwards, and the image rebuilt from the restored file).",
+    "- Builds leave the image they replace untagged. The benchmark removes the untagged images it built itself, not those it replaced (`docker image prune` reclaims them).",
     "- Times to healthy run from `docker compose up` (images built, Testcontainers) to the service's first `healthy` state, sampled about once a second. A fresh project starts on new volumes (first-start initialisation included); the restart path is `down` with volumes kept and `up` again.",
     "- Idle memory is what `docker stats --no-stream` reports per running container (cgroup usage without the inactive page cache), read after the stack idled with no load.",
   ];

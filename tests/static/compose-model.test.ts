@@ -1,6 +1,7 @@
 // The compose model as `docker compose config --format json` resolves it, with no .env and no shell
 // variables: what a fresh clone starts. No Docker engine is needed.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { DockerfileParser } from "dockerfile-ast";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { composeConfig, REPO_ROOT, type ComposeModel, type ComposeService } from "../support/compose.ts";
@@ -138,6 +139,23 @@ describe("compose model", () => {
     for (const [service, target] of Object.entries(dataMounts)) {
       const mount = model.services[service]?.volumes?.find((volume) => volume.target === target);
       expect(mount?.type, `${service}: ${target}`).toBe("volume");
+    }
+  });
+
+  it("covers every VOLUME of a service's image with a named volume or a tmpfs, so no anonymous volume appears", () => {
+    for (const [name, service] of entries()) {
+      const dockerfile = readFileSync(path.join(service.build?.context ?? "", "Dockerfile"), "utf8");
+      const parsed = DockerfileParser.parse(dockerfile);
+      const lastFrom = parsed.getFROMs().at(-1)?.getRange()?.start.line ?? 0;
+      const declared = parsed
+        .getInstructions()
+        .filter((instruction) => instruction.getKeyword() === "VOLUME" && (instruction.getRange()?.start.line ?? 0) > lastFrom)
+        .flatMap((instruction) => instruction.getArguments().map((argument) => argument.getValue().replace(/^\[?"?|"?,?\]?$/g, "")));
+      const covered = [
+        ...(service.volumes ?? []).map((mount) => mount.target),
+        ...(service.tmpfs ?? []).map((entry) => entry.split(":")[0]),
+      ];
+      for (const volume of declared) expect(covered, `${name}: VOLUME ${volume}`).toContain(volume);
     }
   });
 

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { compose, docker, type ComposeProject } from "./compose.ts";
+import { Polling } from "./polling.ts";
 
 interface ProjectContainer {
   id: string;
@@ -37,7 +38,7 @@ export async function listProjectContainers(projectName: string): Promise<Projec
 /** Follows the output of every container of a project into `<dir>/<container name>.log` until stopped. */
 export class LogFollower {
   private readonly followers = new Map<string, ChildProcess>();
-  private timer: NodeJS.Timeout | undefined;
+  private polling: Polling | undefined;
   private readonly projectName: string;
   private readonly directory: string;
 
@@ -48,21 +49,12 @@ export class LogFollower {
 
   start(): this {
     mkdirSync(this.directory, { recursive: true });
-    const poll = () => {
-      this.followNewContainers()
-        .catch(() => undefined)
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(poll, 500);
-        });
-    };
-    this.timer = setTimeout(poll, 0);
+    this.polling = Polling.start(() => this.followNewContainers(), 500);
     return this;
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.followNewContainers().catch(() => undefined);
+    await this.polling?.stop();
     for (const child of this.followers.values()) child.kill();
     this.followers.clear();
   }

@@ -7,6 +7,7 @@ import path from "node:path";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
 import { COMPOSE_DIR, COMPOSE_FILE, compose, composeStreaming, docker, type ComposeProject } from "./compose.ts";
 import { LogFollower, listProjectContainers, saveProjectLogs } from "./container-logs.ts";
+import { Polling } from "./polling.ts";
 import { assertPortsUsable, composeEnvironment, type StackSettings } from "./settings.ts";
 import { SECRET_FILES } from "./secrets.ts";
 
@@ -171,7 +172,7 @@ async function inspectContainers(projectName: string): Promise<Record<string, Co
 class HealthProgress {
   readonly secondsToHealthy: Record<string, number> = {};
   private readonly lastState = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
+  private polling: Polling | undefined;
   private readonly projectName: string;
   private readonly startedAt: number;
 
@@ -181,22 +182,13 @@ class HealthProgress {
   }
 
   start(): this {
-    const poll = () => {
-      this.sample()
-        .catch(() => undefined)
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(poll, 1000);
-        });
-    };
-    this.timer = setTimeout(poll, 0);
+    this.polling = Polling.start(() => this.sample(), 1000);
     return this;
   }
 
   /** Takes a last sample, so that services that became healthy just now are counted. */
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.sample().catch(() => undefined);
+    await this.polling?.stop();
   }
 
   private async sample(): Promise<void> {
