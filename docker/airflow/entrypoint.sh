@@ -241,7 +241,7 @@ _main() {
 			# The components need only the derived settings (DB URL, AIRFLOW_CONN_WAREHOUSE); keep
 			# the raw passwords out of their environment, which task processes inherit.
 			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD
-			exec airflow "$@"
+			exec /opt/venv/bin/airflow "$@"
 			;;
 		*)
 			setup_env

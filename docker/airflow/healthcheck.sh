@@ -90,6 +90,6 @@ source /usr/local/bin/docker-entrypoint.sh
 setup_env
 host="${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}"
 if [ "$mode" = cli ]; then
-	exec airflow jobs check --job-type "$job_type" --hostname "$host"
+	exec /opt/venv/bin/airflow jobs check --job-type "$job_type" --hostname "$host"
 fi
 exec python "$helper" check-job "$job_type" --hostname "$host"

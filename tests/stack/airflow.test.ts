@@ -99,6 +99,15 @@ describeStack("airflow", (stack) => {
     }
   });
 
+  it("answers the Airflow CLI through `docker compose exec`, against the stack's database", async () => {
+    const users = await execIn(stack, "airflow-scheduler", ["airflow", "users", "list", "--output", "json"]);
+    const json = users.split("\n").find((line) => line.startsWith("[{")) ?? "[]";
+    const parsed = JSON.parse(json) as Array<{ username: string; roles: string[] }>;
+    expect(parsed).toEqual(
+      expect.arrayContaining([expect.objectContaining({ username: stack.settings.airflowAdmin.username, roles: ["Admin"] })]),
+    );
+  });
+
   it("refuses the REST API without a token or with a wrong password, and serves it with a token", async () => {
     const http = airflowHttp(stack);
     expect((await http.get("/api/v2/dags")).status).toBe(401);
