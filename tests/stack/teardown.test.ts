@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { docker, REPO_ROOT } from "../support/compose.ts";
+import { STACK_LOG_ROOT } from "../support/data-stack.ts";
 import { describeStack } from "../support/stack.ts";
 
 interface FixtureRun {
@@ -64,7 +65,7 @@ describeStack("teardown hygiene", () => {
     if (mode === "hang") expect(run.output).toMatch(/SIGINT: saving logs and removing project/);
     expect(await resourcesOf(run.projectName)).toEqual([]);
 
-    const logDirectory = path.join(REPO_ROOT, "test-results", "stack-logs", run.projectName);
+    const logDirectory = path.join(STACK_LOG_ROOT, run.projectName);
     expect(existsSync(logDirectory), logDirectory).toBe(true);
     expect(readdirSync(logDirectory)).toEqual(expect.arrayContaining([`${run.projectName}-postgres-1.log`]));
   });

@@ -5,7 +5,7 @@
 //   await stack.down();    // containers, networks and volumes of the project
 import path from "node:path";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
-import { COMPOSE_DIR, COMPOSE_FILE, compose, composeStreaming, docker, type ComposeProject } from "./compose.ts";
+import { COMPOSE_DIR, COMPOSE_FILE, compose, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "./compose.ts";
 import { LogFollower, listProjectContainers, saveProjectLogs } from "./container-logs.ts";
 import { Polling } from "./polling.ts";
 import { assertPortsUsable, composeEnvironment, type StackSettings } from "./settings.ts";
@@ -19,6 +19,15 @@ export const ALL_SERVICES = [
   "airflow-triggerer",
   "pgadmin",
 ] as const;
+
+/** Where each project's container logs go, one folder per project. */
+export const STACK_LOG_ROOT = path.join(REPO_ROOT, "test-results", "stack-logs");
+
+/**
+ * Set by globalSetup to the run's own log folder: stacks that tests start beside the shared one keep their
+ * logs in it, so the run's logs are kept, or deleted, together.
+ */
+export const RUN_LOG_DIRECTORY_VARIABLE = "STACK_RUN_LOG_DIRECTORY";
 
 export interface ContainerInfo {
   readonly id: string;
@@ -52,7 +61,7 @@ export class DataStackEnvironment {
 
   constructor(settings: StackSettings) {
     this.settings = settings;
-    this.logDirectory = path.join("test-results", "stack-logs", settings.projectName);
+    this.logDirectory = path.join(process.env[RUN_LOG_DIRECTORY_VARIABLE] || STACK_LOG_ROOT, settings.projectName);
   }
 
   /** Start only these services (and what they depend on). */

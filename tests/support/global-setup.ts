@@ -4,9 +4,16 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { composeDownSync, docker, REPO_ROOT, type ComposeProject } from "./compose.ts";
+import { composeDownSync, docker, type ComposeProject } from "./compose.ts";
 import { saveProjectLogs } from "./container-logs.ts";
-import { attachToRunningStack, DataStackEnvironment, projectOf, type StackInfo } from "./data-stack.ts";
+import {
+  attachToRunningStack,
+  DataStackEnvironment,
+  projectOf,
+  RUN_LOG_DIRECTORY_VARIABLE,
+  STACK_LOG_ROOT,
+  type StackInfo,
+} from "./data-stack.ts";
 import { removeAbandonedTestProjects } from "./leftovers.ts";
 import { freshSettings } from "./settings.ts";
 
@@ -18,7 +25,8 @@ declare module "vitest" {
   }
 }
 
-const LOG_ROOT = path.join(REPO_ROOT, "test-results", "stack-logs");
+/** Set by a signal: an interrupted run keeps its logs, like a failed one. */
+let interrupted = false;
 
 export default async function setup(project: TestProject) {
   const unavailable = await dockerUnavailableReason();
@@ -34,8 +42,10 @@ export default async function setup(project: TestProject) {
 
   await removeAbandonedTestProjects();
   const settings = await freshSettings();
-  const logDirectory = path.join(LOG_ROOT, settings.projectName);
+  const logDirectory = path.join(STACK_LOG_ROOT, settings.projectName);
   const environment = new DataStackEnvironment(settings).withLogDirectory(logDirectory);
+  // Test workers inherit it: the stacks they start log into this run's folder.
+  process.env[RUN_LOG_DIRECTORY_VARIABLE] = logDirectory;
   if (process.env.STACK_SERVICES) environment.withServices(...process.env.STACK_SERVICES.split(","));
   const removeOnInterrupt = installInterruptTeardown(environment.project);
   process.stderr.write(`[stack] starting project ${settings.projectName}\n`);
@@ -53,10 +63,10 @@ export default async function setup(project: TestProject) {
   project.provide("stack", { status: "ready", info: stack.info });
 
   return async () => {
-    const failed = testsFailed(project);
+    const failed = testsFailed(project) || interrupted;
     removeOnInterrupt();
     try {
-      await stack.saveLogs(logDirectory);
+      await stack.saveLogs();
       if (failed) process.stderr.write(`[stack] tests failed; every service's log is in ${logDirectory}\n`);
       else await rm(logDirectory, { recursive: true, force: true });
       await stack.down();
@@ -69,7 +79,7 @@ export default async function setup(project: TestProject) {
 
 /** STACK_REUSE=<project>: test a stack that is already up, and leave it up (the fast inner loop). */
 async function useRunningStack(project: TestProject, projectName: string) {
-  const logDirectory = path.join(LOG_ROOT, `${projectName}-reused`);
+  const logDirectory = path.join(STACK_LOG_ROOT, `${projectName}-reused`);
   const info = await attachToRunningStack(projectName, logDirectory);
   process.stderr.write(`[stack] reusing the running project ${projectName}; it stays up afterwards\n`);
   project.provide("stack", { status: "ready", info });
@@ -109,8 +119,9 @@ function firstLine(error: unknown): string {
  */
 function installInterruptTeardown(project: ComposeProject): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
     process.stderr.write(`\n[stack] ${signal}: saving logs and removing project ${project.name}\n`);
-    const save = saveProjectLogs(project, path.join(LOG_ROOT, project.name)).catch(() => undefined);
+    const save = saveProjectLogs(project, path.join(STACK_LOG_ROOT, project.name)).catch(() => undefined);
     const timeout = new Promise((resolve) => setTimeout(resolve, 10_000));
     void Promise.race([save, timeout]).finally(() => {
       composeDownSync(project);
