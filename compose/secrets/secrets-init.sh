@@ -79,7 +79,7 @@ init_secret() {
 	[ -n "$value" ] ||
 		die "$var is set but empty. Give it a value, or remove it from compose/.env to have one generated and kept in the stack-secrets volume"
 	if [ "$kind" = fernet ] && ! is_fernet_key "$value"; then
-		die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '=')"
+		die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '='; during a rotation: new,old)"
 	fi
 	if [ -s "$file" ] && [ "$(<"$file")" != "$value" ]; then
 		if [ "$on_change" = keep ]; then
@@ -96,8 +96,9 @@ init_secret() {
 	store "$name" "$value"
 }
 
+# A Fernet key, or a comma-separated list of them (newest first) while keys are being rotated.
 is_fernet_key() {
-	[ "${#1}" -eq 44 ] && [[ "$1" =~ ^[A-Za-z0-9_-]{43}=$ ]]
+	[[ "$1" =~ ^[A-Za-z0-9_-]{43}=(,[A-Za-z0-9_-]{43}=)*$ ]]
 }
 
 init() {
@@ -130,7 +131,7 @@ set_secret() {
 		[ "$entry_var" = "$var" ] || continue
 		[ -n "${!var:-}" ] || die "$var is not set; run with -e $var=<new value>"
 		if [ "$kind" = fernet ] && ! is_fernet_key "${!var}"; then
-			die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '=')"
+			die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '='; during a rotation: new,old)"
 		fi
 		store "$name" "${!var}"
 		log "stored a new $name; restart the stack's services so that they read it"
