@@ -3,7 +3,7 @@
 import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { CommandError, compose, docker } from "../support/compose.ts";
+import { CommandError, compose, runToExit } from "../support/compose.ts";
 import { DataStackEnvironment } from "../support/data-stack.ts";
 import { listProjectContainers } from "../support/container-logs.ts";
 import { fernetKey, freshSettings, password, type StackSettings } from "../support/settings.ts";
@@ -100,25 +100,19 @@ describeStack("bad input", (mainStack) => {
     await expectRowsIntact();
   });
 
-  /** Runs an image to completion with `env`; returns its exit code and output. */
-  async function runToExit(image: string, env: Record<string, string>, args: string[] = []) {
-    const started = Date.now();
-    const flags = Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`]);
-    const network = `${mainStack.settings.projectName}_stack`;
-    try {
-      const { stdout, stderr } = await docker(["run", "--rm", "--network", network, "--read-only", "--tmpfs", "/tmp", ...flags, image, ...args], { timeoutMs: 120_000 });
-      return { exitCode: 0, output: stdout + stderr, seconds: (Date.now() - started) / 1000 };
-    } catch (error) {
-      if (!(error instanceof CommandError)) throw error;
-      return { exitCode: error.exitCode, output: error.stdout + error.stderr, seconds: (Date.now() - started) / 1000 };
-    }
-  }
+  /** Runs an image to completion on the shared stack's network, read-only like the stack runs it. */
+  const runOnStackNetwork = (image: string, env: Record<string, string>, command: string[] = []) =>
+    runToExit(image, {
+      env,
+      command,
+      dockerArgs: ["--network", `${mainStack.settings.projectName}_stack`, "--read-only", "--tmpfs", "/tmp"],
+    });
 
   it("stops Airflow's init at once on a wrong metadata DB password, naming the variable, and changes nothing", async () => {
     const versionOf = () =>
       withPostgres(mainStack, logins(mainStack).airflow, async (client) => (await client.query("SELECT version_num FROM alembic_version")).rows);
     const before = await versionOf();
-    const result = await runToExit(
+    const result = await runOnStackNetwork(
       "data-stack/airflow:dev",
       { AIRFLOW_DB_PASSWORD: "not-the-password", AIRFLOW__CORE__FERNET_KEY: fernetKey(), AIRFLOW_ADMIN_PASSWORD: password() },
       ["init"],
@@ -130,13 +124,13 @@ describeStack("bad input", (mainStack) => {
   });
 
   it("stops an Airflow component without a Fernet key, naming the variable", async () => {
-    const result = await runToExit("data-stack/airflow:dev", { AIRFLOW_DB_PASSWORD: password() }, ["scheduler"]);
+    const result = await runOnStackNetwork("data-stack/airflow:dev", { AIRFLOW_DB_PASSWORD: password() }, ["scheduler"]);
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toMatch(/AIRFLOW__CORE__FERNET_KEY/);
   });
 
   it("stops pgAdmin's first start without a password, naming the variable", async () => {
-    const result = await runToExit("data-stack/pgadmin:dev", { PGADMIN_DEFAULT_EMAIL: "admin@example.local" });
+    const result = await runOnStackNetwork("data-stack/pgadmin:dev", { PGADMIN_DEFAULT_EMAIL: "admin@example.local" });
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toMatch(/PGADMIN_DEFAULT_PASSWORD/);
   });

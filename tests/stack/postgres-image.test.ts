@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { GenericContainer, Wait } from "testcontainers";
 import { expect, it } from "vitest";
-import { CommandError, docker } from "../support/compose.ts";
+import { runToExit } from "../support/compose.ts";
 import { password } from "../support/settings.ts";
 import { describeStack } from "../support/stack.ts";
 
@@ -20,18 +20,6 @@ async function queryOnce<T extends pg.QueryResultRow>(config: pg.ClientConfig, s
     return (await client.query<T>(sql)).rows;
   } finally {
     await client.end();
-  }
-}
-
-/** Runs the image to completion and returns its exit code and output (for starts that must fail). */
-async function runToExit(env: Record<string, string>): Promise<{ exitCode: number | null; output: string }> {
-  const args = ["run", "--rm", ...Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`]), IMAGE];
-  try {
-    const { stdout, stderr } = await docker(args, { timeoutMs: 60_000 });
-    return { exitCode: 0, output: stdout + stderr };
-  } catch (error) {
-    if (!(error instanceof CommandError)) throw error;
-    return { exitCode: error.exitCode, output: error.stdout + error.stderr };
   }
 }
 
@@ -83,21 +71,19 @@ describeStack("the postgres image alone", () => {
   });
 
   it("refuses to initialise without a password, naming the variable to set", async () => {
-    const { exitCode, output } = await runToExit({});
+    const { exitCode, output } = await runToExit(IMAGE, {});
     expect(exitCode).not.toBe(0);
     expect(output).toMatch(/POSTGRES_PASSWORD/);
   });
 
   it("refuses a password given both as a value and as a file", async () => {
-    const { exitCode, output } = await runToExit({ POSTGRES_PASSWORD: "a", POSTGRES_PASSWORD_FILE: "/etc/hostname" });
+    const { exitCode, output } = await runToExit(IMAGE, { env: { POSTGRES_PASSWORD: "a", POSTGRES_PASSWORD_FILE: "/etc/hostname" } });
     expect(exitCode).not.toBe(0);
     expect(output).toMatch(/both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE/);
   });
 
   it("passes other commands through, like the official image", async () => {
-    const { exitCode, output } = await docker(["run", "--rm", IMAGE, "postgres", "--version"]).then(
-      ({ stdout }) => ({ exitCode: 0, output: stdout }),
-    );
+    const { exitCode, output } = await runToExit(IMAGE, { command: ["postgres", "--version"] });
     expect(exitCode).toBe(0);
     expect(output).toMatch(/^postgres \(PostgreSQL\) 17\.\d+/);
   });

@@ -77,6 +77,26 @@ export function docker(args: readonly string[], options?: RunOptions) {
   return run("docker", args, options);
 }
 
+/**
+ * `docker run --rm` of a container that is expected to exit, successfully or not: its exit code, its
+ * output (stdout then stderr) and how long it ran, for tests of how an image takes bad input.
+ */
+export async function runToExit(
+  image: string,
+  { env = {}, dockerArgs = [], command = [] }: { env?: Record<string, string>; dockerArgs?: string[]; command?: string[] },
+): Promise<{ exitCode: number | null; output: string; seconds: number }> {
+  const started = Date.now();
+  const flags = Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`]);
+  const seconds = () => (Date.now() - started) / 1000;
+  try {
+    const { stdout, stderr } = await docker(["run", "--rm", ...dockerArgs, ...flags, image, ...command], { timeoutMs: 120_000 });
+    return { exitCode: 0, output: stdout + stderr, seconds: seconds() };
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+    return { exitCode: error.exitCode, output: error.stdout + error.stderr, seconds: seconds() };
+  }
+}
+
 function composeArgs(project: ComposeProject, args: readonly string[]): string[] {
   return ["compose", "--project-name", project.name, "--file", path.join(COMPOSE_DIR, COMPOSE_FILE), ...args];
 }
