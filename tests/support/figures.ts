@@ -4,7 +4,7 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "./compose.ts";
 
-export const FIGURES_FILE = path.join(REPO_ROOT, "test-results", "figures.jsonl");
+const FIGURES_FILE = path.join(REPO_ROOT, "test-results", "figures.jsonl");
 
 export function recordFigure(name: string, value: number, unit: string, detail: Record<string, unknown> = {}): void {
   mkdirSync(path.dirname(FIGURES_FILE), { recursive: true });

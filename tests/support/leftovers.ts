@@ -3,7 +3,7 @@
 import { composeDownSync, docker } from "./compose.ts";
 import { testProjectOwner } from "./settings.ts";
 
-export async function listTestProjects(): Promise<string[]> {
+async function listTestProjects(): Promise<string[]> {
   const names = new Set<string>();
   const label = "com.docker.compose.project";
   const listings = await Promise.all([

@@ -1,6 +1,6 @@
 // The test side of the harness: the running stack (from globalSetup) and clients for it.
 import pg from "pg";
-import { afterAll, describe, inject } from "vitest";
+import { describe, inject } from "vitest";
 import { compose, docker } from "./compose.ts";
 import { projectOf, type ContainerInfo, type StackInfo } from "./data-stack.ts";
 
@@ -56,21 +56,6 @@ export async function withPostgres<T>(
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** Closes every client handed out through it when the test file is done. */
-export function postgresPool(stack: StackInfo, login: DatabaseLogin): pg.Pool {
-  const pool = new pg.Pool({
-    host: stack.settings.bindAddress,
-    port: stack.settings.ports.postgres,
-    user: login.user,
-    password: login.password,
-    database: login.database,
-    max: 4,
-    connectionTimeoutMillis: 10_000,
-  });
-  afterAll(() => pool.end());
-  return pool;
 }
 
 export function container(stack: StackInfo, service: string): ContainerInfo {
