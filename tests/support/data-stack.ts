@@ -5,7 +5,7 @@
 //   await stack.down();    // containers, networks and volumes of the project
 import path from "node:path";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
-import { COMPOSE_DIR, COMPOSE_FILE, compose, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "./compose.ts";
+import { COMPOSE_DIR, COMPOSE_FILE, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "./compose.ts";
 import { LogFollower, listProjectContainers, saveProjectLogs } from "./container-logs.ts";
 import { Polling } from "./polling.ts";
 import { assertPortsUsable, composeEnvironment, type StackSettings } from "./settings.ts";
@@ -155,9 +155,8 @@ export class StartedDataStack {
   /** Stops and removes the containers; volumes too unless `removeVolumes: false`. */
   async down(options: { removeVolumes?: boolean } = {}): Promise<void> {
     const removeVolumes = options.removeVolumes ?? true;
+    // `docker compose down` of the whole project: one-shot services' containers go too.
     await this.environment.down({ removeVolumes, timeout: 2_000 });
-    // Testcontainers only brings down what it started; one-shot services and anything else of the project go too.
-    await compose(this.project, ["down", "--remove-orphans", "--timeout", "2", ...(removeVolumes ? ["--volumes"] : [])]);
   }
 }
 
