@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { compose, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "../../tests/support/compose.ts";
 import { ALL_SERVICES, DataStackEnvironment, type StartedDataStack } from "../../tests/support/data-stack.ts";
 import { freshSettings, type StackSettings } from "../../tests/support/settings.ts";
+import { IMAGES, type ImageName, type ImageSpec, stackImageTag } from "../../tests/support/images.ts";
 import { releaseProject, trackChild, trackProject, withAppendedComment } from "./cleanup.ts";
 
 export function log(message: string): void {
@@ -57,20 +58,8 @@ export async function machineInfo(): Promise<MachineInfo> {
 
 // ----------------------------------------------------------------------------------------------- images
 
-export interface ImageSpec {
-  readonly name: string;
-  /** The compose service that builds the image (others may share it). */
-  readonly service: string;
-  /** A file of the build context that no dependency layer depends on. */
-  readonly nonDependencyFile: string;
-  readonly budgetMB: number;
-}
+export { IMAGES, type ImageSpec };
 
-export const IMAGES: readonly ImageSpec[] = [
-  { name: "postgres", service: "postgres", nonDependencyFile: "docker/postgres/docker-entrypoint.sh", budgetMB: 300 },
-  { name: "airflow", service: "airflow-apiserver", nonDependencyFile: "docker/airflow/entrypoint.sh", budgetMB: 550 },
-  { name: "pgadmin", service: "pgadmin", nonDependencyFile: "docker/pgadmin/entrypoint.sh", budgetMB: 350 },
-];
 
 export interface ImageResult {
   readonly name: string;
@@ -91,7 +80,7 @@ export interface ImageResult {
  * Builds need no project of their own (the images are named in the compose file), but compose stamps the
  * project's name into each image's labels: a name of its own tells the benchmark's images from anyone else's.
  */
-export const BUILD_PROJECT: ComposeProject = { name: "data-stack-bench", env: {} };
+export const BUILD_PROJECT: ComposeProject = { name: "data-stack-bench", env: { STACK_IMAGE_TAG: stackImageTag() } };
 
 async function benchImages(filters: readonly string[] = []): Promise<string[]> {
   const label = `label=com.docker.compose.project=${BUILD_PROJECT.name}`;
@@ -197,7 +186,7 @@ export async function measureDagChange(images: Record<string, string>): Promise<
   );
   const after = await states();
   const names = IMAGES.map((spec) => spec.name);
-  const changed = (name: string, field: keyof ImageState) => before.get(name)?.[field] !== after.get(name)?.[field];
+  const changed = (name: ImageName, field: keyof ImageState) => before.get(name)?.[field] !== after.get(name)?.[field];
   return {
     editedFile: DAG_FILE,
     buildSeconds: seconds,

@@ -5,6 +5,7 @@ import path from "node:path";
 import { expect, it } from "vitest";
 import { airflowApi, airflowHttp, airflowToken, runDag } from "../support/airflow.ts";
 import { COMPOSE_DIR, docker } from "../support/compose.ts";
+import { imageRef } from "../support/images.ts";
 import { container, describeStack, eventually, execIn, logins, withPostgres } from "../support/stack.ts";
 
 const COMPONENTS = {
@@ -159,7 +160,7 @@ describeStack("airflow", (stack) => {
     const { stdout } = await docker([
       "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--network", "none",
       "--volume", `${path.join(COMPOSE_DIR, "dags")}:/opt/airflow/dags:ro`,
-      "data-stack/airflow:dev", "python", "-c", script,
+      imageRef("airflow"), "python", "-c", script,
     ]);
     const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as { errors: Record<string, string>; dags: Record<string, number> };
     expect(result.errors).toEqual({});

@@ -4,6 +4,7 @@ import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { CommandError, compose, runToExit } from "../support/compose.ts";
+import { imageRef } from "../support/images.ts";
 import { DataStackEnvironment } from "../support/data-stack.ts";
 import { listProjectContainers } from "../support/container-logs.ts";
 import { fernetKey, freshSettings, password, type StackSettings } from "../support/settings.ts";
@@ -113,7 +114,7 @@ describeStack("bad input", (mainStack) => {
       withPostgres(mainStack, logins(mainStack).airflow, async (client) => (await client.query("SELECT version_num FROM alembic_version")).rows);
     const before = await versionOf();
     const result = await runOnStackNetwork(
-      "data-stack/airflow:dev",
+      imageRef("airflow"),
       { AIRFLOW_DB_PASSWORD: "not-the-password", AIRFLOW__CORE__FERNET_KEY: fernetKey(), AIRFLOW_ADMIN_PASSWORD: password() },
       ["init"],
     );
@@ -124,13 +125,13 @@ describeStack("bad input", (mainStack) => {
   });
 
   it("stops an Airflow component without a Fernet key, naming the variable", async () => {
-    const result = await runOnStackNetwork("data-stack/airflow:dev", { AIRFLOW_DB_PASSWORD: password() }, ["scheduler"]);
+    const result = await runOnStackNetwork(imageRef("airflow"), { AIRFLOW_DB_PASSWORD: password() }, ["scheduler"]);
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toMatch(/AIRFLOW__CORE__FERNET_KEY/);
   });
 
   it("stops pgAdmin's first start without a password, naming the variable", async () => {
-    const result = await runOnStackNetwork("data-stack/pgadmin:dev", { PGADMIN_DEFAULT_EMAIL: "admin@example.local" });
+    const result = await runOnStackNetwork(imageRef("pgadmin"), { PGADMIN_DEFAULT_EMAIL: "admin@example.local" });
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toMatch(/PGADMIN_DEFAULT_PASSWORD/);
   });

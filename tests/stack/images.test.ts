@@ -4,15 +4,11 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { docker } from "../support/compose.ts";
+import { IMAGES, imageRef } from "../support/images.ts";
 import { composeEnvironment } from "../support/settings.ts";
 import { describeStack } from "../support/stack.ts";
 
-/** Uncompressed size budgets (MB = 10^6 bytes). The official images: postgres:17 ~453 MB, apache/airflow slim ~500 MB, dpage/pgadmin4 ~380 MB. */
-const IMAGES = [
-  { name: "data-stack/postgres:dev", budgetMB: 300 },
-  { name: "data-stack/airflow:dev", budgetMB: 550 },
-  { name: "data-stack/pgadmin:dev", budgetMB: 350 },
-] as const;
+const BUILT = IMAGES.map((spec) => ({ name: imageRef(spec.name), budgetMB: spec.budgetMB }));
 
 interface ImageConfig {
   Size: number;
@@ -47,12 +43,12 @@ describeStack("images", (stack) => {
     .filter(([variable]) => /PASSWORD|SECRET|FERNET/.test(variable))
     .map(([, value]) => value);
 
-  it.each(IMAGES)("$name stays within $budgetMB MB", async ({ name, budgetMB }) => {
+  it.each(BUILT)("$name stays within $budgetMB MB", async ({ name, budgetMB }) => {
     const { Size } = await inspectImage(name);
     expect(Size / 1e6).toBeLessThanOrEqual(budgetMB);
   });
 
-  it.each(IMAGES)("$name runs as a non-root user and has a health check", async ({ name }) => {
+  it.each(BUILT)("$name runs as a non-root user and has a health check", async ({ name }) => {
     const { Config } = await inspectImage(name);
     expect(Config.User).not.toMatch(/^(|0|root)(:.*)?$/);
     expect(Config.Healthcheck?.Test.length ?? 0).toBeGreaterThan(1);
@@ -60,7 +56,7 @@ describeStack("images", (stack) => {
     expect(stdout.trim()).not.toBe("0");
   });
 
-  it.each(IMAGES)("$name holds no compiler or build tool", async ({ name }) => {
+  it.each(BUILT)("$name holds no compiler or build tool", async ({ name }) => {
     const { stdout } = await runInImage(
       name,
       "for tool in gcc cc c++ g++ clang make ld as pip pip3; do command -v $tool || true; done",
@@ -68,7 +64,7 @@ describeStack("images", (stack) => {
     expect(stdout.trim().split("\n").filter(Boolean)).toEqual([]);
   });
 
-  it.each(IMAGES)("$name carries none of this run's secrets in its layers' history or its config", async ({ name }) => {
+  it.each(BUILT)("$name carries none of this run's secrets in its layers' history or its config", async ({ name }) => {
     const { stdout: history } = await docker(["history", "--no-trunc", "--format", "{{.CreatedBy}}", name]);
     const { stdout: config } = await docker(["image", "inspect", name]);
     expect(secrets.length).toBeGreaterThan(5);
@@ -79,7 +75,7 @@ describeStack("images", (stack) => {
     expect(history, "history").not.toMatch(/(PASSWORD|SECRET|FERNET_KEY)=\S/);
   });
 
-  it.each(IMAGES)("$name does not trust the CA bundle its build was given", async ({ name }) => {
+  it.each(BUILT)("$name does not trust the CA bundle its build was given", async ({ name }) => {
     const local = localCertificateBodies();
     const { stdout } = await runInImage(name, "cat /etc/ssl/certs/ca-certificates.crt 2>/dev/null; ls /run/secrets 2>/dev/null || true");
     const inImage = stdout.replace(/\s/g, "");

@@ -6,10 +6,11 @@ import pg from "pg";
 import { GenericContainer, Wait } from "testcontainers";
 import { expect, it } from "vitest";
 import { runToExit } from "../support/compose.ts";
+import { imageRef } from "../support/images.ts";
 import { password } from "../support/settings.ts";
 import { describeStack } from "../support/stack.ts";
 
-const IMAGE = "data-stack/postgres:dev";
+const IMAGE = imageRef("postgres");
 // In place of the image's VOLUME: an anonymous volume would outlive a container whose start failed.
 const PGDATA_TMPFS = { "/var/lib/postgresql/data": "rw,uid=999,gid=999,mode=0700" };
 

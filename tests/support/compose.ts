@@ -2,11 +2,9 @@
 // Testcontainers does not cover (builds with visible progress, logs, config, teardown).
 import { execFile, spawn, spawnSync } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { COMPOSE_DIR, COMPOSE_FILE, REPO_ROOT } from "./paths.ts";
 
-export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const COMPOSE_DIR = path.join(REPO_ROOT, "compose");
-export const COMPOSE_FILE = "docker-compose.yml";
+export { COMPOSE_DIR, COMPOSE_FILE, REPO_ROOT };
 
 /** A compose project: its name and the variables the compose file is interpolated with. */
 export interface ComposeProject {

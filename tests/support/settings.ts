@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import getPort from "get-port";
+import { stackImageTag } from "./images.ts";
 
 /** Project names of test runs carry the owning process id, so a later run can tell a leftover from a live run. */
 export const TEST_PROJECT_PREFIX = "dstest";
@@ -62,6 +63,7 @@ export async function freshSettings(bindAddress = "127.0.0.1"): Promise<StackSet
 /** The variables documented in compose/.env.example, filled from the settings. */
 export function composeEnvironment(settings: StackSettings): Record<string, string> {
   return {
+    STACK_IMAGE_TAG: stackImageTag(),
     STACK_BIND_ADDRESS: settings.bindAddress,
     POSTGRES_PORT: String(settings.ports.postgres),
     AIRFLOW_PORT: String(settings.ports.airflow),
