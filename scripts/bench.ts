@@ -8,7 +8,7 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../tests/support/compose.ts";
+import { REPO_ROOT } from "../tests/support/paths.ts";
 import { installInterruptHandler } from "./bench/cleanup.ts";
 import {
   IMAGES,

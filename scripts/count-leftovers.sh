@@ -9,7 +9,7 @@ set -Eeuo pipefail
 
 since=${1:-0}
 label=com.docker.compose.project
-test_projects() { grep -E '^dstest-[0-9]+-[a-z0-9]+$' || true; }
+test_projects() { grep -E '^dstest-[a-z0-9]{6}-[0-9]+-[a-z0-9]+$' || true; }
 
 containers=$(
 	docker ps --all --filter "label=$label" --format "{{.Label \"$label\"}}" | test_projects

@@ -1,10 +1,13 @@
 // What the benchmark changes on this machine (repository files it edits, compose projects it creates,
 // child processes), kept in one place so that both `finally` blocks and Ctrl-C can put everything back.
+// Ctrl-C itself is handled by the harness's one owner of interrupts (tests/support/interrupts.ts): the stacks
+// the benchmark starts are registered there as they start; this file registers the rest.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { composeDownSync, type ComposeProject } from "../../tests/support/compose.ts";
+import { onInterrupt } from "../../tests/support/interrupts.ts";
 
 interface EditedFile {
   readonly original: Buffer;
@@ -63,9 +66,9 @@ export function trackChild(child: ChildProcess): void {
   child.once("exit", () => children.delete(child));
 }
 
+/** Restores edited files, stops children and removes the benchmark's projects when the run is interrupted. */
 export function installInterruptHandler(): void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`\n[bench] ${signal}: restoring edited files and removing the benchmark's projects\n`);
+  onInterrupt(() => {
     for (const child of children) child.kill("SIGINT");
     for (const file of [...editedFiles.keys()]) {
       restoreFile(file);
@@ -75,7 +78,5 @@ export function installInterruptHandler(): void {
       process.stderr.write(`[bench] removing ${project.name}\n`);
       composeDownSync(project);
     }
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  };
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, onSignal);
+  });
 }

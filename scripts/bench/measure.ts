@@ -4,8 +4,11 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { compose, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "../../tests/support/compose.ts";
-import { ALL_SERVICES, DataStackEnvironment, type StartedDataStack } from "../../tests/support/data-stack.ts";
+import { compose, composeStreaming, type ComposeProject } from "../../tests/support/compose.ts";
+import { DataStackEnvironment } from "../../tests/support/data-stack-environment.ts";
+import { REPO_ROOT } from "../../tests/support/paths.ts";
+import { docker } from "../../tests/support/process.ts";
+import type { StartedDataStack } from "../../tests/support/started-data-stack.ts";
 import { freshSettings, type StackSettings } from "../../tests/support/settings.ts";
 import { IMAGES, type ImageName, type ImageSpec, stackImageTag } from "../../tests/support/images.ts";
 import { releaseProject, trackChild, trackProject, withAppendedComment } from "./cleanup.ts";
@@ -223,9 +226,10 @@ async function boot(settings: StackSettings, logDirectory: string): Promise<{ st
     .withLogDirectory(path.join(logDirectory, settings.projectName))
     .up();
   const secondsToHealthy = stack.info.secondsToHealthy;
-  const missing = ALL_SERVICES.filter((service) => secondsToHealthy[service] === undefined);
+  const services = Object.keys(stack.info.services);
+  const missing = services.filter((service) => secondsToHealthy[service] === undefined);
   if (missing.length > 0) throw new Error(`${settings.projectName}: no time to healthy recorded for ${missing.join(", ")}`);
-  const allHealthySeconds = Math.max(...ALL_SERVICES.map((service) => secondsToHealthy[service] ?? 0));
+  const allHealthySeconds = Math.max(...services.map((service) => secondsToHealthy[service] ?? 0));
   log(`${settings.projectName}: every service healthy after ${allHealthySeconds.toFixed(1)} s`);
   return { stack, result: { projectName: settings.projectName, secondsToHealthy, allHealthySeconds } };
 }

@@ -3,16 +3,13 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { airflowApi, airflowHttp, airflowToken, runDag } from "../support/airflow.ts";
-import { COMPOSE_DIR, docker } from "../support/compose.ts";
-import { imageRef } from "../support/images.ts";
-import { container, describeStack, eventually, execIn, logins, withPostgres } from "../support/stack.ts";
+import { airflowApi, JOB_COMPONENTS, airflowHttp, airflowToken, COMPOSE_DIR, container, describeStack, docker, eventually, execIn, imageRef, logins, runDag, withPostgres } from "../support/index.ts";
 
-const COMPONENTS = {
-  SchedulerJob: "airflow-scheduler",
-  DagProcessorJob: "airflow-dag-processor",
-  TriggererJob: "airflow-triggerer",
-} as const;
+/** Job type → the service that heartbeats as it. */
+const COMPONENTS = Object.fromEntries(JOB_COMPONENTS.map((component) => [component.jobType, component.service])) as Record<
+  (typeof JOB_COMPONENTS)[number]["jobType"],
+  string
+>;
 
 interface JobRow {
   job_type: keyof typeof COMPONENTS;
@@ -93,8 +90,7 @@ describeStack("airflow", (stack) => {
   });
 
   it("passes the official `airflow jobs check` for each component", async () => {
-    for (const service of Object.values(COMPONENTS)) {
-      const component = service.replace("airflow-", "");
+    for (const { service, command: component } of JOB_COMPONENTS) {
       const output = await execIn(stack, service, ["airflow-healthcheck", "--cli", component]);
       expect(output, service).toMatch(/Found one alive job/);
     }
@@ -105,14 +101,14 @@ describeStack("airflow", (stack) => {
     const json = users.split("\n").find((line) => line.startsWith("[{")) ?? "[]";
     const parsed = JSON.parse(json) as Array<{ username: string; roles: string[] }>;
     expect(parsed).toEqual(
-      expect.arrayContaining([expect.objectContaining({ username: stack.settings.airflowAdmin.username, roles: ["Admin"] })]),
+      expect.arrayContaining([expect.objectContaining({ username: logins(stack).airflowAdmin.username, roles: ["Admin"] })]),
     );
   });
 
   it("refuses the REST API without a token or with a wrong password, and serves it with a token", async () => {
     const http = airflowHttp(stack);
     expect((await http.get("/api/v2/dags")).status).toBe(401);
-    const { username, password } = stack.settings.airflowAdmin;
+    const { username, password } = logins(stack).airflowAdmin;
     expect((await http.post("/auth/token", { username, password: `${password}x` })).status).toBe(401);
     const token = await airflowToken(stack, username, password);
     const dags = await http.get("/api/v2/dags", { headers: { Authorization: `Bearer ${token}` } });

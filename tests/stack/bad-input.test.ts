@@ -3,19 +3,15 @@
 import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { CommandError, compose, runToExit } from "../support/compose.ts";
-import { imageRef } from "../support/images.ts";
-import { DataStackEnvironment } from "../support/data-stack.ts";
-import { listProjectContainers } from "../support/container-logs.ts";
-import { fernetKey, freshSettings, password, type StackSettings } from "../support/settings.ts";
-import { describeStack, logins, withPostgres } from "../support/stack.ts";
+import { CommandError, compose, describeStack, fernetKey, freshSettings, imageRef, listProjectContainers, logins, password, runToExit, type StackSettings, withPostgres } from "../support/index.ts";
 
-describeStack("bad input", (mainStack) => {
+describeStack("bad input", (mainStack, sideStack) => {
   let settings: StackSettings;
+  const postgresPort = () => Number(settings.variables.POSTGRES_PORT);
   const rows = Array.from({ length: 20 }, () => randomUUID());
 
   const environment = (env: Record<string, string> = {}) =>
-    new DataStackEnvironment(settings).withServices("postgres").withoutBuild().withEnvironment(env);
+    sideStack(settings).withServices("postgres").withoutBuild().withEnvironment(env);
 
   async function expectRowsIntact(): Promise<void> {
     const stack = await environment().up();
@@ -61,11 +57,11 @@ describeStack("bad input", (mainStack) => {
 
   it("refuses a host port that is taken, naming the variable, before starting anything", async () => {
     const blocker = net.createServer();
-    await new Promise<void>((resolve) => blocker.listen(settings.ports.postgres, settings.bindAddress, resolve));
+    await new Promise<void>((resolve) => blocker.listen(postgresPort(), "127.0.0.1", resolve));
     try {
       const started = Date.now();
       await expect(environment().up()).rejects.toThrow(
-        new RegExp(`POSTGRES_PORT=${settings.ports.postgres}: port ${settings.ports.postgres} .* already in use`),
+        new RegExp(`POSTGRES_PORT=${postgresPort()}: port ${postgresPort()} .* already in use`),
       );
       expect(Date.now() - started).toBeLessThan(5_000);
       expect(await listProjectContainers(settings.projectName)).toEqual([]);
@@ -106,7 +102,7 @@ describeStack("bad input", (mainStack) => {
     runToExit(image, {
       env,
       command,
-      dockerArgs: ["--network", `${mainStack.settings.projectName}_stack`, "--read-only", "--tmpfs", "/tmp"],
+      dockerArgs: ["--network", `${mainStack.projectName}_stack`, "--read-only", "--tmpfs", "/tmp"],
     });
 
   it("stops Airflow's init at once on a wrong metadata DB password, naming the variable, and changes nothing", async () => {

@@ -3,10 +3,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { expect, it } from "vitest";
-import { docker } from "../support/compose.ts";
-import { IMAGES, imageRef } from "../support/images.ts";
-import { composeEnvironment } from "../support/settings.ts";
-import { describeStack } from "../support/stack.ts";
+import { describeStack, docker, imageRef, IMAGES, SECRETS, variable } from "../support/index.ts";
 
 const BUILT = IMAGES.map((spec) => ({ name: imageRef(spec.name), budgetMB: spec.budgetMB }));
 
@@ -39,9 +36,7 @@ function localCertificateBodies(): string[] {
 }
 
 describeStack("images", (stack) => {
-  const secrets = Object.entries(composeEnvironment(stack.settings))
-    .filter(([variable]) => /PASSWORD|SECRET|FERNET/.test(variable))
-    .map(([, value]) => value);
+  const secrets = SECRETS.map((secret) => variable(stack, secret.variable));
 
   it.each(BUILT)("$name stays within $budgetMB MB", async ({ name, budgetMB }) => {
     const { Size } = await inspectImage(name);

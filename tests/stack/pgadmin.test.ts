@@ -3,15 +3,10 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { findChromium, launchChromium } from "../support/browser.ts";
-import { compose, REPO_ROOT } from "../support/compose.ts";
-import { projectOf } from "../support/data-stack.ts";
-import { recordFigure } from "../support/figures.ts";
-import { PgAdminSession } from "../support/pgadmin.ts";
-import { describeStack, waitForHealthy } from "../support/stack.ts";
+import { compose, describeStack, httpUrl, logins, findChromium, launchChromium, PgAdminSession, projectOf, recordFigure, REPO_ROOT, waitForHealthy } from "../support/index.ts";
 
 describeStack("pgadmin", (stack) => {
-  const { email, password } = stack.settings.pgadmin;
+  const { email, password } = logins(stack).pgadmin;
 
   async function loggedIn(): Promise<PgAdminSession> {
     const session = PgAdminSession.forStack(stack);
@@ -48,7 +43,7 @@ describeStack("pgadmin", (stack) => {
   it("lists the stack's Postgres, registered from servers.json without a password", async () => {
     const servers = await (await loggedIn()).servers();
     expect(servers).toEqual([
-      expect.objectContaining({ name: "data-stack", host: "postgres", port: 5432, db: "postgres", username: stack.settings.postgres.user }),
+      expect.objectContaining({ name: "data-stack", host: "postgres", port: 5432, db: "postgres", username: logins(stack).superuser.user }),
     ]);
   });
 
@@ -103,7 +98,7 @@ describeStack("pgadmin", (stack) => {
     const screenshot = path.join(REPO_ROOT, "test-results", "pgadmin-browser.png");
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(`${stack.urls.pgadmin}/login`);
+      await page.goto(`${httpUrl(stack, "pgadmin")}/login`);
       await page.getByPlaceholder(/email/i).fill(email);
       await page.getByPlaceholder(/password/i).fill(password);
       await page.getByRole("button", { name: /login/i }).click();

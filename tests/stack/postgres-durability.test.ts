@@ -2,19 +2,13 @@
 // Both run on a Postgres-only project of their own, so the shared stack is not disturbed.
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
-import { docker } from "../support/compose.ts";
-import { DataStackEnvironment, type StartedDataStack } from "../support/data-stack.ts";
-import { recordFigure } from "../support/figures.ts";
-import { freshSettings, type StackSettings } from "../support/settings.ts";
-import { container, describeStack, eventually, logins, postgresClient, waitForHealthy, withPostgres } from "../support/stack.ts";
+import { container, describeStack, docker, eventually, freshSettings, logins, postgresClient, recordFigure, type StackSettings, type StartedDataStack, waitForHealthy, withPostgres } from "../support/index.ts";
 
 const KILL_ROUNDS = Number(process.env.STACK_KILL_ROUNDS ?? 3);
 
-function postgresOnly(settings: StackSettings): Promise<StartedDataStack> {
-  return new DataStackEnvironment(settings).withServices("postgres").withoutBuild().up();
-}
+describeStack("postgres durability", (_stack, sideStack) => {
+  const postgresOnly = (settings: StackSettings): Promise<StartedDataStack> => sideStack(settings).withServices("postgres").up();
 
-describeStack("postgres durability", () => {
   it("keeps rows across `down` (volumes kept) and `up` of the same project", async () => {
     const settings = await freshSettings();
     let stack = await postgresOnly(settings);

@@ -1,6 +1,6 @@
 // The stack's Postgres, reached from the host the way a user reaches it: over the published port.
 import { expect, it } from "vitest";
-import { describeStack, execIn, inspect, logins, withPostgres } from "../support/stack.ts";
+import { describeStack, execIn, inspect, logins, withPostgres } from "../support/index.ts";
 
 describeStack("postgres in the stack", (stack) => {
   const login = logins(stack);
@@ -14,7 +14,7 @@ describeStack("postgres in the stack", (stack) => {
       );
       return rows[0];
     });
-    expect(row).toEqual({ user: stack.settings.postgres.user, method: "scram-sha-256", tcp: true });
+    expect(row).toEqual({ user: logins(stack).superuser.user, method: "scram-sha-256", tcp: true });
   });
 
   it("rejects a wrong password", async () => {

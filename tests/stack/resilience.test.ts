@@ -1,22 +1,12 @@
 // Crashes: a component killed outright comes back by itself, and the stack survives its database
 // restarting under it. Each test leaves every service healthy again for the files that follow.
 import { afterAll, expect, it } from "vitest";
-import { airflowApi, airflowHttp, runDag } from "../support/airflow.ts";
-import { ALL_SERVICES, projectOf } from "../support/data-stack.ts";
-import { compose } from "../support/compose.ts";
-import { recordFigure } from "../support/figures.ts";
-import { describeStack, eventually, execIn, inspect, logins, waitForHealthy, withPostgres } from "../support/stack.ts";
+import { AIRFLOW_COMPONENTS, airflowApi, airflowHttp, compose, describeStack, eventually, execIn, inspect, logins, projectOf, recordFigure, runDag, waitForHealthy, withPostgres } from "../support/index.ts";
 
-const AIRFLOW_COMPONENTS = [
-  { service: "airflow-scheduler", jobType: "SchedulerJob" },
-  { service: "airflow-dag-processor", jobType: "DagProcessorJob" },
-  { service: "airflow-triggerer", jobType: "TriggererJob" },
-  { service: "airflow-apiserver", jobType: undefined },
-] as const;
 
 describeStack("resilience", (stack) => {
   afterAll(async () => {
-    for (const service of ALL_SERVICES) await waitForHealthy(stack, service);
+    for (const service of Object.keys(stack.services)) await waitForHealthy(stack, service);
   });
 
   const latestHeartbeat = (jobType: string, hostname: string) =>

@@ -1,9 +1,6 @@
 // The running containers, as Docker reports them: the posture the compose file asks for is the one in force.
 import { expect, it } from "vitest";
-import { docker } from "../support/compose.ts";
-import { ALL_SERVICES } from "../support/data-stack.ts";
-import { composeEnvironment } from "../support/settings.ts";
-import { container, describeStack, execIn } from "../support/stack.ts";
+import { container, portVariables, SECRETS, variable, describeStack, docker, execIn } from "../support/index.ts";
 
 interface ContainerInspect {
   Config: { User: string; Env: string[] };
@@ -25,11 +22,12 @@ interface ContainerInspect {
 }
 
 describeStack("security posture of the running stack", (stack) => {
+  const running = Object.keys(stack.services);
   const inspectAll = async () => {
-    const names = ALL_SERVICES.map((service) => container(stack, service).name);
+    const names = running.map((service) => container(stack, service).name);
     const { stdout } = await docker(["inspect", ...names]);
     const details = JSON.parse(stdout) as ContainerInspect[];
-    return ALL_SERVICES.map((service, index) => ({ service, details: details[index] as ContainerInspect }));
+    return running.map((service, index) => ({ service, details: details[index] as ContainerInspect }));
   };
 
   it("runs every service as a non-root user, unprivileged, with no capabilities and no-new-privileges", async () => {
@@ -66,28 +64,23 @@ describeStack("security posture of the running stack", (stack) => {
     for (const { service, details } of await inspectAll()) expect(details.State.Health?.Status, service).toBe("healthy");
   });
 
-  it("publishes ports only on the bind address, and only those of postgres, airflow and pgadmin", async () => {
+  it("publishes ports only on the bind address, and only those the compose file publishes, at this run's ports", async () => {
     const published: Record<string, string[]> = {};
     for (const { service, details } of await inspectAll()) {
       for (const bindings of Object.values(details.HostConfig.PortBindings ?? {})) {
         for (const binding of bindings ?? []) {
-          expect(binding.HostIp, service).toBe(stack.settings.bindAddress);
+          expect(binding.HostIp, service).toBe(variable(stack, "STACK_BIND_ADDRESS"));
           (published[service] ??= []).push(binding.HostPort);
         }
       }
     }
-    const { ports } = stack.settings;
-    expect(published).toEqual({
-      postgres: [String(ports.postgres)],
-      "airflow-apiserver": [String(ports.airflow)],
-      pgadmin: [String(ports.pgadmin)],
-    });
+    const expected: Record<string, string[]> = {};
+    for (const port of await portVariables()) (expected[port.service] ??= []).push(variable(stack, port.variable));
+    expect(published).toEqual(expected);
   });
 
   it("keeps secrets out of every container's configured environment", async () => {
-    const secrets = Object.entries(composeEnvironment(stack.settings))
-      .filter(([variable]) => /PASSWORD|SECRET|FERNET/.test(variable))
-      .map(([, value]) => value);
+    const secrets = SECRETS.map((secret) => variable(stack, secret.variable));
     for (const { service, details } of await inspectAll()) {
       for (const secret of secrets) expect(details.Config.Env.join("\n").includes(secret), service).toBe(false);
     }
@@ -97,7 +90,7 @@ describeStack("security posture of the running stack", (stack) => {
     const listing = await execIn(stack, "postgres", ["sh", "-c", "stat -c '%a %u %g %n' /run/stack-secrets /run/stack-secrets/*"]);
     const [dir, ...files] = listing.trim().split("\n");
     expect(dir).toMatch(/^750 0 2000 /);
-    expect(files.length).toBe(8);
+    expect(files.map((file) => file.split("/").at(-1)).sort()).toEqual(SECRETS.map((secret) => secret.file).sort());
     for (const file of files) expect(file).toMatch(/^440 0 2000 /);
     const write = await execIn(stack, "airflow-scheduler", ["sh", "-c", "{ echo x > /run/stack-secrets/postgres_password; } 2>&1 || true"]);
     expect(write).toMatch(/Read-only file system|Permission denied/);

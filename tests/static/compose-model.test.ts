@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { DockerfileParser } from "dockerfile-ast";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { composeConfig, REPO_ROOT, type ComposeModel, type ComposeService } from "../support/compose.ts";
+import { composeConfig, type ComposeModel, type ComposeService, REPO_ROOT } from "../support/index.ts";
 
 let model: ComposeModel;
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../support/compose.ts";
+import { REPO_ROOT } from "../support/index.ts";
 
 const DOCKER_DIR = path.join(REPO_ROOT, "docker");
 const images = readdirSync(DOCKER_DIR, { withFileTypes: true })

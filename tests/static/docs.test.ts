@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { COMPOSE_DIR, composeConfig, REPO_ROOT } from "../support/compose.ts";
+import { COMPOSE_DIR, composeConfig, REPO_ROOT } from "../support/index.ts";
 
 const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
 const readme = read("README.md");

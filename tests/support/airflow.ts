@@ -1,7 +1,7 @@
 // Airflow's public REST API (v2), as a logged-in user sees it.
 import axios, { type AxiosInstance } from "axios";
-import type { StackInfo } from "./data-stack.ts";
-import { eventually } from "./stack.ts";
+import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
+import { eventually } from "./polling.ts";
 
 export interface DagRun {
   dag_run_id: string;
@@ -13,7 +13,7 @@ export interface DagRun {
 
 /** An HTTP client for the api-server that never throws on a status code: tests assert on statuses. */
 export function airflowHttp(stack: StackInfo): AxiosInstance {
-  return axios.create({ baseURL: stack.urls.airflow, timeout: 30_000, validateStatus: () => true });
+  return axios.create({ baseURL: httpUrl(stack, "airflow-apiserver"), timeout: 30_000, validateStatus: () => true });
 }
 
 export async function airflowToken(stack: StackInfo, username: string, password: string): Promise<string> {
@@ -24,7 +24,7 @@ export async function airflowToken(stack: StackInfo, username: string, password:
 
 /** The REST API as the stack's admin user. */
 export async function airflowApi(stack: StackInfo): Promise<AxiosInstance> {
-  const { username, password } = stack.settings.airflowAdmin;
+  const { username, password } = logins(stack).airflowAdmin;
   const token = await airflowToken(stack, username, password);
   const api = airflowHttp(stack);
   api.defaults.headers.common.Authorization = `Bearer ${token}`;

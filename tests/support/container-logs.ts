@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { compose, docker, type ComposeProject } from "./compose.ts";
+import { compose, type ComposeProject } from "./compose.ts";
+import { docker } from "./process.ts";
 import { Polling } from "./polling.ts";
 
 interface ProjectContainer {

@@ -2,7 +2,7 @@
 // line, so the benchmark report and the issue notes quote what a run really measured.
 import { appendFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "./compose.ts";
+import { REPO_ROOT } from "./paths.ts";
 
 const FIGURES_FILE = path.join(REPO_ROOT, "test-results", "figures.jsonl");
 

@@ -1,23 +1,28 @@
-// vitest globalSetup of the `stack` project: the stack starts once per test run and every test file
-// reaches it through inject("stack"). Whatever happens — tests fail, the start fails, Ctrl-C — the run's
-// containers, networks and volumes are removed, and every service's log is saved first.
+// vitest globalSetup of the projects that need Docker. The `stack` project (and `dags`) boots one stack per
+// run and every test file reaches it through inject("stack"); the `images` project only builds the images.
+// Whatever happens — tests fail, the start fails, Ctrl-C — the run's stacks are removed, every service's log
+// saved first; with STACK_KEEP=on-failure a failed run's stack stays up for inspection instead.
+//
+// The run's log folder is decided here, once, and handed to the tests in the provision (stacks that single
+// tests start log into subfolders of it).
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { composeDownSync, docker, type ComposeProject } from "./compose.ts";
-import { saveProjectLogs } from "./container-logs.ts";
-import {
-  attachToRunningStack,
-  DataStackEnvironment,
-  projectOf,
-  RUN_LOG_DIRECTORY_VARIABLE,
-  STACK_LOG_ROOT,
-  type StackInfo,
-} from "./data-stack.ts";
-import { removeAbandonedTestProjects } from "./leftovers.ts";
+import { composeConfig, longRunningServices } from "./compose-model.ts";
+import { buildImagesOnce, DataStackEnvironment } from "./data-stack-environment.ts";
+import { dockerUnavailableReason } from "./engine.ts";
+import { interruption } from "./interrupts.ts";
+import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
+import { STACK_LOG_ROOT } from "./paths.ts";
+import { attachToRunningStack } from "./running-stack.ts";
 import { freshSettings } from "./settings.ts";
+import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
+import type { StartedDataStack } from "./started-data-stack.ts";
 
-export type StackProvision = { status: "ready"; info: StackInfo } | { status: "unavailable"; reason: string };
+export type StackProvision =
+  | { status: "ready"; info: StackInfo; runLogDirectory: string }
+  | { status: "images"; runLogDirectory: string }
+  | { status: "unavailable"; reason: string };
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -25,116 +30,86 @@ declare module "vitest" {
   }
 }
 
-/** Set by a signal: an interrupted run keeps its logs, like a failed one. */
-let interrupted = false;
-
 export default async function setup(project: TestProject) {
   const unavailable = await dockerUnavailableReason();
   if (unavailable) {
-    if (process.env.CI === "true") throw new Error(`CI=true and the stack tests cannot run: ${unavailable}`);
-    process.stderr.write(`[stack] stack tests will be skipped: ${unavailable}\n`);
+    if (process.env.CI === "true") throw new Error(`CI=true and the Docker-backed tests cannot run: ${unavailable}`);
+    process.stderr.write(`[stack] Docker-backed tests will be skipped: ${unavailable}\n`);
     project.provide("stack", { status: "unavailable", reason: unavailable });
     return;
   }
-
   const reuse = process.env.STACK_REUSE;
   if (reuse) return useRunningStack(project, reuse);
 
   await removeAbandonedTestProjects();
   const settings = await freshSettings();
-  const logDirectory = path.join(STACK_LOG_ROOT, settings.projectName);
-  const environment = new DataStackEnvironment(settings).withLogDirectory(logDirectory);
-  // Test workers inherit it: the stacks they start log into this run's folder.
-  process.env[RUN_LOG_DIRECTORY_VARIABLE] = logDirectory;
-  if (process.env.STACK_SERVICES) environment.withServices(...process.env.STACK_SERVICES.split(","));
-  const removeOnInterrupt = installInterruptTeardown(environment.project);
-  process.stderr.write(`[stack] starting project ${settings.projectName}\n`);
-
-  let stack;
-  try {
-    stack = await environment.up();
-  } catch (error) {
-    removeOnInterrupt();
-    composeDownSync(environment.project);
-    throw error;
+  const runLogDirectory = path.join(STACK_LOG_ROOT, settings.projectName);
+  const services = servicesToBoot(project);
+  const environment = new DataStackEnvironment(settings).withLogDirectory(runLogDirectory);
+  await buildImagesOnce(environment.project, services?.length ? services : longRunningServices(await composeConfig(settings.variables)));
+  if (services?.length === 0) {
+    project.provide("stack", { status: "images", runLogDirectory });
+    return async () => {
+      if (!testsFailed(project)) await rm(runLogDirectory, { recursive: true, force: true });
+    };
   }
-  const booted = stack.info.secondsToHealthy;
-  process.stderr.write(`[stack] healthy: ${JSON.stringify(booted)}\n`);
-  project.provide("stack", { status: "ready", info: stack.info });
+  if (services) environment.withServices(...services);
+  process.stderr.write(`[stack] starting project ${settings.projectName}\n`);
+  const stack = await environment.up();
+  process.stderr.write(`[stack] healthy: ${JSON.stringify(stack.info.secondsToHealthy)}\n`);
+  project.provide("stack", { status: "ready", info: stack.info, runLogDirectory });
 
   return async () => {
-    const failed = testsFailed(project) || interrupted;
-    removeOnInterrupt();
-    try {
-      await stack.saveLogs();
-      if (failed) process.stderr.write(`[stack] tests failed; every service's log is in ${logDirectory}\n`);
-      else await rm(logDirectory, { recursive: true, force: true });
-      await stack.down();
-    } catch (error) {
-      composeDownSync(projectOf(stack.info));
-      throw error;
-    }
+    const failed = testsFailed(project) || interruption() !== undefined;
+    if (failed && process.env.STACK_KEEP === "on-failure") return keep(stack);
+    await stack.down();
+    if (failed) process.stderr.write(`[stack] tests failed; every service's log is in ${runLogDirectory}\n`);
+    else await rm(runLogDirectory, { recursive: true, force: true });
   };
+}
+
+/**
+ * Which services this project's run boots: its config's `env.STACK_SERVICES`, else the variable; a
+ * comma-separated list, "none" for image-only projects, unset for every long-running service.
+ */
+function servicesToBoot(project: TestProject): string[] | undefined {
+  const configured = project.config.env?.STACK_SERVICES ?? process.env.STACK_SERVICES;
+  if (!configured) return undefined;
+  return configured === "none" ? [] : configured.split(",").map((service) => service.trim());
+}
+
+async function keep(stack: StartedDataStack): Promise<void> {
+  const { info } = stack;
+  await stack.saveLogs();
+  const marker = await markKept(info.projectName);
+  const urls = Object.entries(info.services)
+    .filter(([, service]) => Object.keys(service.ports).length > 0)
+    .map(([name]) => `  ${name.padEnd(20)} ${httpUrl(info, name).replace(/^http:\/\//, "")}`);
+  const login = logins(info);
+  process.stderr.write(
+    [
+      `[stack] tests failed; STACK_KEEP=on-failure: project ${info.projectName} stays up. Logs: ${info.logDirectory}`,
+      ...urls,
+      `  Airflow: ${login.airflowAdmin.username} / ${login.airflowAdmin.password}   pgAdmin: ${login.pgadmin.email} / ${login.pgadmin.password}`,
+      `  Postgres: ${login.superuser.user} / ${login.superuser.password}`,
+      `  Test it again:  STACK_REUSE=${info.projectName} npx vitest run --project stack <file>`,
+      `  Remove it:      docker compose -p ${info.projectName} -f compose/docker-compose.yml down -v && docker volume rm ${marker}`,
+      "",
+    ].join("\n"),
+  );
 }
 
 /** STACK_REUSE=<project>: test a stack that is already up, and leave it up (the fast inner loop). */
 async function useRunningStack(project: TestProject, projectName: string) {
-  const logDirectory = path.join(STACK_LOG_ROOT, `${projectName}-reused`);
-  const info = await attachToRunningStack(projectName, logDirectory);
+  const runLogDirectory = path.join(STACK_LOG_ROOT, `${projectName}-reused`);
+  const info = await attachToRunningStack(projectName, runLogDirectory);
   process.stderr.write(`[stack] reusing the running project ${projectName}; it stays up afterwards\n`);
-  project.provide("stack", { status: "ready", info });
+  project.provide("stack", { status: "ready", info, runLogDirectory });
   return async () => {
-    if (!testsFailed(project)) return;
-    await saveProjectLogs(projectOf(info), logDirectory);
-    process.stderr.write(`[stack] tests failed; every service's log is in ${logDirectory}\n`);
+    if (testsFailed(project)) process.stderr.write(`[stack] tests failed; logs: docker compose -p ${projectName} logs\n`);
   };
 }
 
 function testsFailed(project: TestProject): boolean {
   return project.vitest.state.getCountOfFailedTests() > 0 || project.vitest.state.getFailedFilepaths().length > 0;
 }
-
-async function dockerUnavailableReason(): Promise<string | undefined> {
-  try {
-    await docker(["version", "--format", "{{.Server.APIVersion}}"], { timeoutMs: 20_000 });
-  } catch (error) {
-    return `no Docker engine answers (docker version: ${firstLine(error)}); run scripts/provision-host.sh or start Docker`;
-  }
-  try {
-    await docker(["compose", "version"], { timeoutMs: 20_000 });
-  } catch (error) {
-    return `the Docker Compose v2 plugin is missing (${firstLine(error)}); run scripts/provision-host.sh`;
-  }
-  return undefined;
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n").find((line) => line.trim() && !line.includes("exited with")) ?? text;
-}
-
-/**
- * Ctrl-C, SIGTERM and SIGHUP stop the run; the stack goes with it (logs are saved first). Returns the
- * function that removes the handlers again.
- */
-function installInterruptTeardown(project: ComposeProject): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupted = true;
-    process.stderr.write(`\n[stack] ${signal}: saving logs and removing project ${project.name}\n`);
-    const save = saveProjectLogs(project, path.join(STACK_LOG_ROOT, project.name)).catch(() => undefined);
-    const timeout = new Promise((resolve) => setTimeout(resolve, 10_000));
-    void Promise.race([save, timeout]).finally(() => {
-      composeDownSync(project);
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    });
-  };
-  const onExit = () => composeDownSync(project);
-  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const signal of signals) process.once(signal, onSignal);
-  process.once("exit", onExit);
-  return () => {
-    for (const signal of signals) process.off(signal, onSignal);
-    process.off("exit", onExit);
-  };
-}
-

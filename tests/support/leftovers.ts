@@ -1,20 +1,32 @@
-// Without Ryuk (no registry to pull it from) nothing reaps a run that was killed outright. Test project
-// names carry their owner's pid, so each run first removes the projects whose owner no longer exists.
-import { composeDownSync, docker } from "./compose.ts";
-import { testProjectOwner } from "./settings.ts";
+// Without Ryuk (no registry to pull it from) nothing reaps a run that was killed outright. Test project names
+// carry their owner (machine and PID namespace) and pid, so each run first removes the projects whose owner
+// is its own and whose pid no longer exists. A project of another owner is never judged: its pid means
+// nothing here, and it may be a live run in another container or on another machine sharing the engine.
+// A stack kept on purpose (STACK_KEEP) carries a marker volume and is left alone too.
+import { composeDownSync } from "./compose.ts";
+import { docker } from "./process.ts";
+import { ownerId, testProjectOwner } from "./settings.ts";
+
+const PROJECT_LABEL = "com.docker.compose.project";
+/** Label of the marker volume of a stack kept for inspection. */
+export const KEPT_LABEL = "data-stack.kept-project";
 
 async function listTestProjects(): Promise<string[]> {
   const names = new Set<string>();
-  const label = "com.docker.compose.project";
   const listings = await Promise.all([
-    docker(["ps", "--all", "--filter", `label=${label}`, "--format", `{{.Label "${label}"}}`]),
-    docker(["network", "ls", "--filter", `label=${label}`, "--format", `{{.Label "${label}"}}`]),
-    docker(["volume", "ls", "--filter", `label=${label}`, "--format", `{{.Label "${label}"}}`]),
+    docker(["ps", "--all", "--filter", `label=${PROJECT_LABEL}`, "--format", `{{.Label "${PROJECT_LABEL}"}}`]),
+    docker(["network", "ls", "--filter", `label=${PROJECT_LABEL}`, "--format", `{{.Label "${PROJECT_LABEL}"}}`]),
+    docker(["volume", "ls", "--filter", `label=${PROJECT_LABEL}`, "--format", `{{.Label "${PROJECT_LABEL}"}}`]),
   ]);
   for (const { stdout } of listings) {
     for (const name of stdout.split("\n")) if (testProjectOwner(name) !== undefined) names.add(name);
   }
   return [...names];
+}
+
+async function keptProjects(): Promise<Set<string>> {
+  const { stdout } = await docker(["volume", "ls", "--filter", `label=${KEPT_LABEL}`, "--format", `{{.Label "${KEPT_LABEL}"}}`]);
+  return new Set(stdout.split("\n").filter(Boolean));
 }
 
 function isAlive(pid: number): boolean {
@@ -27,10 +39,22 @@ function isAlive(pid: number): boolean {
 }
 
 export async function removeAbandonedTestProjects(): Promise<string[]> {
-  const abandoned = (await listTestProjects()).filter((name) => !isAlive(testProjectOwner(name) ?? 0));
+  const me = ownerId();
+  const kept = await keptProjects();
+  const abandoned = (await listTestProjects()).filter((name) => {
+    const owner = testProjectOwner(name);
+    return owner !== undefined && owner.owner === me && !isAlive(owner.pid) && !kept.has(name);
+  });
   for (const name of abandoned) {
     process.stderr.write(`[stack] removing ${name}, left behind by a run that no longer exists\n`);
     composeDownSync({ name, env: {} });
   }
   return abandoned;
+}
+
+/** Marks a stack as kept on purpose, so that later runs' sweeps leave it; removed with the command `keepStack` prints. */
+export async function markKept(projectName: string): Promise<string> {
+  const marker = `${projectName}-kept`;
+  await docker(["volume", "create", "--label", `${KEPT_LABEL}=${projectName}`, marker]);
+  return marker;
 }

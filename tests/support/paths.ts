@@ -6,3 +6,6 @@ export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const COMPOSE_DIR = path.join(REPO_ROOT, "compose");
 export const COMPOSE_FILE = "docker-compose.yml";
 export const DOCKER_DIR = path.join(REPO_ROOT, "docker");
+
+/** Container logs of stacks, one folder per test run (or per stack the benchmark starts). */
+export const STACK_LOG_ROOT = path.join(REPO_ROOT, "test-results", "stack-logs");

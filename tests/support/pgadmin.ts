@@ -3,7 +3,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import { wrapper } from "axios-cookiejar-support";
 import { CookieJar } from "tough-cookie";
-import type { StackInfo } from "./data-stack.ts";
+import { httpUrl, type StackInfo } from "./stack-info.ts";
 
 export interface ServerNode {
   id: number;
@@ -38,7 +38,7 @@ export class PgAdminSession {
   }
 
   static forStack(stack: StackInfo): PgAdminSession {
-    return new PgAdminSession(stack.urls.pgadmin);
+    return new PgAdminSession(httpUrl(stack, "pgadmin"));
   }
 
   /** Submits the login form; returns the redirect pgAdmin answers with (/browser/ on success). */

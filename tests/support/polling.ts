@@ -1,3 +1,26 @@
+// Waiting, in the two shapes the harness needs: `eventually` polls until a probe answers (tests, waits for
+// health), and `Polling` samples in the background until stopped (log followers, health progress).
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs` with `what`. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  { timeoutMs = 120_000, intervalMs = 1_000 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}
+
 /**
  * Runs `task` at once and again `intervalMs` after each run ends, until stop(). Failed runs are ignored:
  * the next one tries again. stop() waits for the run in flight, then runs `task` a last time, so that

@@ -1,91 +1,86 @@
-// What a test run gives the compose file: a project name of its own, free host ports and fresh secrets.
-import { randomBytes } from "node:crypto";
+// What a test stack is given: a project name of its own, free host ports and fresh secrets. All of it is a
+// set of compose variables, derived from the compose file (its port variables) and secrets-init's table (its
+// secrets), so a service or secret that a fork adds is covered without an edit here.
+import { createHash, randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import getPort from "get-port";
+import { portVariables } from "./compose-model.ts";
 import { stackImageTag } from "./images.ts";
-
-/** Project names of test runs carry the owning process id, so a later run can tell a leftover from a live run. */
-export const TEST_PROJECT_PREFIX = "dstest";
-const TEST_PROJECT_PATTERN = new RegExp(`^${TEST_PROJECT_PREFIX}-(\\d+)-[a-z0-9]+$`);
+import { generateSecret, SECRETS } from "./secrets.ts";
 
 export interface StackSettings {
   readonly projectName: string;
-  readonly bindAddress: string;
-  readonly ports: { readonly postgres: number; readonly airflow: number; readonly pgadmin: number };
-  readonly postgres: { readonly user: string; readonly password: string };
-  readonly airflowDb: { readonly user: "airflow"; readonly database: "airflow"; readonly password: string };
-  readonly warehouseDb: { readonly user: "warehouse"; readonly database: "warehouse"; readonly password: string };
-  readonly airflowAdmin: { readonly username: string; readonly password: string };
-  readonly pgadmin: { readonly email: string; readonly password: string };
-  readonly airflowKeys: { readonly fernetKey: string; readonly jwtSecret: string; readonly apiSecretKey: string };
+  /** Every variable the compose files are interpolated with. */
+  readonly variables: Readonly<Record<string, string>>;
+}
+
+/** Logins that are settings rather than secrets; compose's own defaults apply where a stack leaves them out. */
+const TEST_LOGINS = {
+  POSTGRES_USER: "postgres",
+  AIRFLOW_ADMIN_USERNAME: "admin",
+  // A reserved domain: pgAdmin must accept it (its default validation refuses .local).
+  PGADMIN_DEFAULT_EMAIL: "admin@example.local",
+};
+
+// ------------------------------------------------------------------------------------------ project names
+
+/**
+ * Test projects are named `dstest-<owner>-<pid>-<random>`. The owner is this machine and PID namespace: a pid
+ * says whether a run is alive only to processes that share its namespace, so the sweep of abandoned runs
+ * judges only projects with its own owner and leaves the others alone.
+ */
+export const TEST_PROJECT_PREFIX = "dstest";
+const TEST_PROJECT_PATTERN = new RegExp(`^${TEST_PROJECT_PREFIX}-([a-z0-9]{6})-(\\d+)-[a-z0-9]+$`);
+
+export function ownerId(): string {
+  let namespace = "no-pid-namespace";
+  try {
+    namespace = readlinkSync("/proc/self/ns/pid");
+  } catch {
+    // not Linux: the machine's name alone, and pids of one host
+  }
+  return createHash("sha256").update(`${os.hostname()}\0${namespace}`).digest("hex").slice(0, 6);
 }
 
 export function testProjectName(): string {
-  return `${TEST_PROJECT_PREFIX}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  return `${TEST_PROJECT_PREFIX}-${ownerId()}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
 
-/** The pid of the run that owns a test project, or undefined for projects that are not test runs. */
-export function testProjectOwner(projectName: string): number | undefined {
+/** The owner and pid of a test project's run, or undefined for projects that are not test runs. */
+export function testProjectOwner(projectName: string): { owner: string; pid: number } | undefined {
   const match = TEST_PROJECT_PATTERN.exec(projectName);
-  return match ? Number(match[1]) : undefined;
+  return match ? { owner: match[1] ?? "", pid: Number(match[2]) } : undefined;
 }
 
-/** Letters and digits plus the characters that most often break URLs, pgpass files and shell quoting. */
-export function password(): string {
-  return `${randomBytes(18).toString("base64url")}:@/%'"\\ $`;
-}
-
-export function fernetKey(): string {
-  return randomBytes(32).toString("base64url") + "=";
-}
+// ------------------------------------------------------------------------------------------ settings
 
 export async function freshSettings(bindAddress = "127.0.0.1"): Promise<StackSettings> {
-  const postgresPort = await getPort({ host: bindAddress });
-  const airflowPort = await getPort({ host: bindAddress, exclude: [postgresPort] });
-  const pgadminPort = await getPort({ host: bindAddress, exclude: [postgresPort, airflowPort] });
+  const ports: Record<string, string> = {};
+  const taken: number[] = [];
+  for (const { variable } of await portVariables()) {
+    const port = await getPort({ host: bindAddress, exclude: taken });
+    taken.push(port);
+    ports[variable] = String(port);
+  }
+  const secrets = Object.fromEntries(SECRETS.map((secret) => [secret.variable, generateSecret(secret.kind)]));
   return {
     projectName: testProjectName(),
-    bindAddress,
-    ports: { postgres: postgresPort, airflow: airflowPort, pgadmin: pgadminPort },
-    postgres: { user: "postgres", password: password() },
-    airflowDb: { user: "airflow", database: "airflow", password: password() },
-    warehouseDb: { user: "warehouse", database: "warehouse", password: password() },
-    airflowAdmin: { username: "admin", password: password() },
-    pgadmin: { email: "admin@example.local", password: password() },
-    airflowKeys: {
-      fernetKey: fernetKey(),
-      jwtSecret: randomBytes(32).toString("base64url"),
-      apiSecretKey: randomBytes(32).toString("base64url"),
+    variables: {
+      STACK_IMAGE_TAG: stackImageTag(),
+      STACK_BIND_ADDRESS: bindAddress,
+      ...ports,
+      ...TEST_LOGINS,
+      ...secrets,
     },
-  };
-}
-
-/** The variables documented in compose/.env.example, filled from the settings. */
-export function composeEnvironment(settings: StackSettings): Record<string, string> {
-  return {
-    STACK_IMAGE_TAG: stackImageTag(),
-    STACK_BIND_ADDRESS: settings.bindAddress,
-    POSTGRES_PORT: String(settings.ports.postgres),
-    AIRFLOW_PORT: String(settings.ports.airflow),
-    PGADMIN_PORT: String(settings.ports.pgadmin),
-    POSTGRES_USER: settings.postgres.user,
-    POSTGRES_PASSWORD: settings.postgres.password,
-    AIRFLOW_DB_PASSWORD: settings.airflowDb.password,
-    WAREHOUSE_DB_PASSWORD: settings.warehouseDb.password,
-    AIRFLOW_ADMIN_USERNAME: settings.airflowAdmin.username,
-    AIRFLOW_ADMIN_PASSWORD: settings.airflowAdmin.password,
-    PGADMIN_DEFAULT_EMAIL: settings.pgadmin.email,
-    PGADMIN_DEFAULT_PASSWORD: settings.pgadmin.password,
-    AIRFLOW_FERNET_KEY: settings.airflowKeys.fernetKey,
-    AIRFLOW_JWT_SECRET: settings.airflowKeys.jwtSecret,
-    AIRFLOW_API_SECRET_KEY: settings.airflowKeys.apiSecretKey,
   };
 }
 
 /** Fails with the variable's name when a port value would make compose or Docker fail obscurely. */
 export async function assertPortsUsable(env: Readonly<Record<string, string>>): Promise<void> {
   const bindAddress = env.STACK_BIND_ADDRESS ?? "127.0.0.1";
-  for (const variable of ["POSTGRES_PORT", "AIRFLOW_PORT", "PGADMIN_PORT"]) {
+  for (const { variable } of await portVariables()) {
     const value = env[variable];
     if (value === undefined) continue;
     if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {

@@ -5,10 +5,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { GenericContainer, Wait } from "testcontainers";
 import { expect, it } from "vitest";
-import { runToExit } from "../support/compose.ts";
-import { imageRef } from "../support/images.ts";
-import { password } from "../support/settings.ts";
-import { describeStack } from "../support/stack.ts";
+import { describeDocker, imageRef, password, runToExit } from "../support/index.ts";
 
 const IMAGE = imageRef("postgres");
 // In place of the image's VOLUME: an anonymous volume would outlive a container whose start failed.
@@ -24,7 +21,7 @@ async function queryOnce<T extends pg.QueryResultRow>(config: pg.ClientConfig, s
   }
 }
 
-describeStack("the postgres image alone", () => {
+describeDocker("the postgres image alone", () => {
   it("honours POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB and runs an init .sql in that database", async () => {
     // PostgreSqlContainer puts the password unquoted into a shell health check, so only letters and digits here.
     const secret = randomBytes(16).toString("hex");

@@ -5,9 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { docker, REPO_ROOT } from "../support/compose.ts";
-import { STACK_LOG_ROOT } from "../support/data-stack.ts";
-import { describeStack } from "../support/stack.ts";
+import { describeDocker, docker, REPO_ROOT, STACK_LOG_ROOT } from "../support/index.ts";
 
 interface FixtureRun {
   exitCode: number | null;
@@ -41,7 +39,7 @@ function runFixture(mode: "fail" | "hang"): Promise<FixtureRun> {
     child.on("error", reject);
     child.on("close", (exitCode) => {
       clearTimeout(timer);
-      const projectName = /starting project (dstest-\d+-[a-z0-9]+)/.exec(output)?.[1] ?? "";
+      const projectName = /starting project (dstest-[a-z0-9]+-\d+-[a-z0-9]+)/.exec(output)?.[1] ?? "";
       resolve({ exitCode, output, projectName });
     });
   });
@@ -57,7 +55,7 @@ async function resourcesOf(projectName: string): Promise<string[]> {
   return listings.flatMap(({ stdout }) => stdout.split("\n").filter(Boolean));
 }
 
-describeStack("teardown hygiene", () => {
+describeDocker("teardown hygiene", () => {
   it.each(["fail", "hang"] as const)("leaves nothing behind and keeps the logs when a run ends with '%s'", async (mode) => {
     const run = await runFixture(mode);
     expect(run.projectName, run.output).not.toBe("");

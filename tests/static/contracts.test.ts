@@ -1,0 +1,151 @@
+// One home per contract. Each fact about the stack is written once, and where another file must agree with it
+// (the compose file, an image's health check, .env.example), this test says which file and what to add. A
+// fork that adds a service, an image or a secret runs `npx vitest run --project static` and follows the
+// failures:
+//   an image    docker/<name>/ + its compose service + one line in tests/support/images.ts
+//   a service   compose/docker-compose.yml (a health check; ports as "${STACK_BIND_ADDRESS:-127.0.0.1}:${X_PORT:-n}:n")
+//               + a row in README's service table + X_PORT in compose/.env.example
+//   a secret    one row in secrets-init.sh's SECRETS table + its consumer's `*_FILE` in compose
+//               + the variable in secrets-init's environment and in compose/.env.example
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  AIRFLOW_COMPONENTS,
+  composeConfig,
+  type ComposeModel,
+  IMAGES,
+  longRunningServices,
+  portVariables,
+  REPO_ROOT,
+  SECRETS,
+} from "../support/index.ts";
+
+const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
+const documentedVariables = new Set(
+  [...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string),
+);
+
+let model: ComposeModel;
+beforeAll(async () => {
+  model = await composeConfig();
+});
+
+describe("images: docker/<name>/, tests/support/images.ts and the compose file agree", () => {
+  const imageFolders = readdirSync(path.join(REPO_ROOT, "docker"), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(path.join(REPO_ROOT, "docker", entry.name, "Dockerfile")))
+    .map((entry) => entry.name)
+    .sort();
+
+  it("lists every docker/<name>/Dockerfile in IMAGES, with a budget, and nothing else", () => {
+    for (const folder of imageFolders) {
+      expect(IMAGES.map((image) => image.name), `docker/${folder}/Dockerfile: add it to IMAGES in tests/support/images.ts`).toContain(folder);
+    }
+    for (const image of IMAGES) {
+      expect(imageFolders, `IMAGES has '${image.name}', but docker/${image.name}/Dockerfile does not exist`).toContain(image.name);
+      expect(image.budgetMB, `${image.name}: budgetMB`).toBeGreaterThan(0);
+      expect(existsSync(path.join(REPO_ROOT, image.nonDependencyFile)), `${image.name}: nonDependencyFile ${image.nonDependencyFile}`).toBe(true);
+    }
+  });
+
+  it("builds each image in the service IMAGES names, and names every built image data-stack/<folder>:<tag>", () => {
+    for (const image of IMAGES) {
+      const service = model.services[image.service];
+      expect(service, `IMAGES: '${image.name}' is built by service '${image.service}', which compose/docker-compose.yml lacks`).toBeDefined();
+      expect(service?.build?.context, `${image.service}: build.context`).toBe(path.join(REPO_ROOT, "docker", image.name));
+    }
+    for (const [name, service] of Object.entries(model.services)) {
+      if (!service.build) continue;
+      const folder = path.basename(service.build.context);
+      expect(service.image, `${name}: image (the harness tests data-stack/${folder}:\${STACK_IMAGE_TAG:-dev})`).toBe(`data-stack/${folder}:dev`);
+    }
+  });
+});
+
+describe("services: every long-running service can be waited for, reached and documented", () => {
+  it("gives every long-running service a health check, which is how the harness waits for it", () => {
+    for (const name of longRunningServices(model)) {
+      const check = model.services[name]?.healthcheck;
+      expect(check && !check.disable && check.test?.length, `${name}: add a healthcheck in compose/docker-compose.yml`).toBeTruthy();
+    }
+  });
+
+  it("publishes every port through a variable that tests can move and .env.example documents", async () => {
+    // portVariables() throws, naming the service, for a port written any other way.
+    const ports = await portVariables();
+    expect(ports.length).toBeGreaterThan(0);
+    for (const { service, variable } of ports) {
+      expect(documentedVariables, `${service}: document ${variable} in compose/.env.example`).toContain(variable);
+    }
+    expect(new Set(ports.map((port) => port.variable)).size, "one variable per published port").toBe(ports.length);
+  });
+
+  it("lists every service in README's table", () => {
+    const readme = read("README.md");
+    for (const name of Object.keys(model.services)) expect(readme, `README.md: add a row | \`${name}\` | to "What runs"`).toContain(`| \`${name}\` |`);
+  });
+});
+
+describe("secrets: secrets-init.sh's SECRETS table is the list", () => {
+  const consumed = () => {
+    const files = new Map<string, string[]>();
+    for (const [name, service] of Object.entries(model.services)) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        const match = /^\/run\/stack-secrets\/(.+)$/.exec(value ?? "");
+        if (variable.endsWith("_FILE") && match) files.set(match[1] ?? "", [...(files.get(match[1] ?? "") ?? []), name]);
+      }
+    }
+    return files;
+  };
+
+  it("has rows of a known kind and change rule, each file and variable once", () => {
+    expect(SECRETS.length).toBeGreaterThan(0);
+    for (const secret of SECRETS) {
+      expect(["password", "fernet", "token"], `${secret.variable}: kind`).toContain(secret.kind);
+      expect(["keep", "replace"], `${secret.variable}: on-change`).toContain(secret.onChange);
+    }
+    expect(new Set(SECRETS.map((secret) => secret.file)).size).toBe(SECRETS.length);
+    expect(new Set(SECRETS.map((secret) => secret.variable)).size).toBe(SECRETS.length);
+  });
+
+  it("reads, in every service, only secret files the table makes", () => {
+    for (const [file, services] of consumed()) {
+      expect(SECRETS.map((secret) => secret.file), `${services.join(", ")} read /run/stack-secrets/${file}: add it to SECRETS in compose/secrets/secrets-init.sh`).toContain(file);
+    }
+  });
+
+  it("has a consumer for every secret it makes", () => {
+    const files = consumed();
+    for (const secret of SECRETS) expect(files.has(secret.file), `${secret.file}: no service reads it through a *_FILE variable`).toBe(true);
+  });
+
+  it("passes every secret's variable to secrets-init, and documents it in .env.example", () => {
+    const passed = model.services["secrets-init"]?.environment ?? {};
+    for (const secret of SECRETS) {
+      expect(Object.keys(passed), `compose: add '${secret.variable}:' (no value) to secrets-init's environment`).toContain(secret.variable);
+      expect(passed[secret.variable], `compose: secrets-init's ${secret.variable} must have no value (passed through when set)`).toBeNull();
+      expect(documentedVariables, `compose/.env.example: document ${secret.variable}`).toContain(secret.variable);
+    }
+  });
+});
+
+describe("Airflow components: tests/support/airflow-components.ts, compose and the image's health check agree", () => {
+  const healthcheck = read("docker/airflow/healthcheck.sh");
+  const jobTypes = new Map([...healthcheck.matchAll(/^\s*([a-z-]+)\)\s*job_type=(\w+)/gm)].map((match) => [match[1], match[2]]));
+
+  it("runs each component in its service, with the image's health check for that component", () => {
+    for (const component of AIRFLOW_COMPONENTS) {
+      const service = model.services[component.service];
+      expect(service?.command, `${component.service}: command`).toEqual([component.command]);
+      expect(service?.healthcheck?.test, `${component.service}: healthcheck`).toEqual(["CMD", "airflow-healthcheck", component.command]);
+    }
+  });
+
+  it("maps each component to the job type the health check asks the job table for", () => {
+    for (const component of AIRFLOW_COMPONENTS) {
+      expect(jobTypes.get(component.command), `docker/airflow/healthcheck.sh: ${component.command}) job_type=…`).toBe(component.jobType);
+    }
+    const known = new Set<string>(AIRFLOW_COMPONENTS.map((component) => component.command));
+    for (const command of jobTypes.keys()) expect(known, `healthcheck.sh checks '${command}': add it to AIRFLOW_COMPONENTS`).toContain(command);
+  });
+});

@@ -1,0 +1,93 @@
+// The compose model, as `docker compose config --format json` prints it, and what the harness derives from
+// it: which services a stack runs, which variable publishes which port. The compose file is the one home of
+// these facts; a service a fork adds gets its ports, its wait (its health check), its logs and its teardown
+// in the harness without any edit here.
+import { devNull } from "node:os";
+import { compose, type ComposeProject } from "./compose.ts";
+
+export interface ComposeModel {
+  name: string;
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+  networks?: Record<string, unknown>;
+}
+
+export interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
+  user?: string;
+  restart?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  cap_add?: string[];
+  security_opt?: string[];
+  network_mode?: string;
+  group_add?: string[];
+  healthcheck?: { test?: string[]; disable?: boolean; interval?: string; start_period?: string; start_interval?: string };
+  deploy?: { resources?: { limits?: { cpus?: number | string; memory?: string; pids?: number } } };
+  ports?: Array<{ host_ip?: string; published?: string; target: number }>;
+  volumes?: Array<{ type: string; source?: string; target: string; read_only?: boolean }>;
+  tmpfs?: string[];
+  environment?: Record<string, string | null>;
+  depends_on?: Record<string, { condition: string }>;
+  entrypoint?: string[] | null;
+  command?: string[] | null;
+  profiles?: string[];
+}
+
+/**
+ * The model of the compose files with only `env` set: neither the caller's shell variables nor a
+ * compose/.env file take part, so it is the model a fresh clone produces.
+ */
+export async function composeConfig(
+  env: Readonly<Record<string, string>> = {},
+  overrides: readonly string[] = [],
+): Promise<ComposeModel> {
+  const project: ComposeProject = { name: "data-stack", env, overrides };
+  const { stdout } = await compose(project, ["config", "--format", "json"], { inheritEnv: false });
+  return JSON.parse(stdout) as ComposeModel;
+}
+
+/** The services that keep running once the stack is up; one-shot jobs (`restart: "no"`) start as their dependencies. */
+export function longRunningServices(model: ComposeModel): string[] {
+  return Object.entries(model.services)
+    .filter(([, service]) => service.restart !== "no" && !service.profiles?.length)
+    .map(([name]) => name)
+    .sort();
+}
+
+/** A published port: the variable that sets its host port, and the container port behind it. */
+export interface PortVariable {
+  readonly service: string;
+  readonly variable: string;
+  readonly target: number;
+  readonly defaultPort: number;
+}
+
+const PUBLISHED = /^\$\{[A-Z0-9_]+(?::-[^}]*)?\}:\$\{([A-Z0-9_]+)(?::-(\d+))?\}:(\d+)(?:\/tcp)?$/;
+
+/**
+ * Every published port, with the variable that moves it. The stack's convention, checked by
+ * tests/static/contracts.test.ts: `"${STACK_BIND_ADDRESS:-127.0.0.1}:${<NAME>_PORT:-<default>}:<container port>"`.
+ */
+export async function portVariables(overrides: readonly string[] = []): Promise<PortVariable[]> {
+  const project: ComposeProject = { name: "data-stack", env: {}, overrides };
+  const { stdout } = await compose(project, ["config", "--no-interpolate", "--format", "json"], { inheritEnv: false });
+  const raw = JSON.parse(stdout) as { services: Record<string, { ports?: string[]; profiles?: string[] }> };
+  const found: PortVariable[] = [];
+  for (const [service, definition] of Object.entries(raw.services)) {
+    for (const port of definition.ports ?? []) {
+      const match = PUBLISHED.exec(String(port));
+      if (!match) {
+        throw new Error(
+          `compose: ${service} publishes '${port}'; write it as "\${STACK_BIND_ADDRESS:-127.0.0.1}:\${<NAME>_PORT:-<default>}:<container port>" so tests can move it`,
+        );
+      }
+      found.push({ service, variable: match[1] ?? "", defaultPort: Number(match[2] ?? 0), target: Number(match[3]) });
+    }
+  }
+  return found;
+}
+
+/** Used where a path to an empty file is needed on any OS. */
+export const EMPTY_FILE = devNull;

@@ -1,0 +1,27 @@
+// A stack's containers from a test: inspect, exec, health, and waiting for health.
+import { compose } from "./compose.ts";
+import { eventually } from "./polling.ts";
+import { docker } from "./process.ts";
+import { container, projectOf, type StackInfo } from "./stack-info.ts";
+
+export async function inspect<T = unknown>(stack: StackInfo, service: string, format: string): Promise<T> {
+  const { stdout } = await docker(["inspect", "--format", `{{json ${format}}}`, container(stack, service).name]);
+  return JSON.parse(stdout) as T;
+}
+
+export async function execIn(stack: StackInfo, service: string, command: readonly string[]): Promise<string> {
+  const { stdout } = await compose(projectOf(stack), ["exec", "-T", service, ...command]);
+  return stdout;
+}
+
+export async function healthOf(stack: StackInfo, service: string): Promise<string> {
+  return inspect<string>(stack, service, ".State.Health.Status");
+}
+
+export function waitForHealthy(stack: StackInfo, service: string, timeoutMs = 180_000): Promise<true> {
+  return eventually(
+    `${service} to be healthy`,
+    async () => ((await healthOf(stack, service)) === "healthy" ? true : undefined),
+    { timeoutMs },
+  );
+}

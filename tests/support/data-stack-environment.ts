@@ -1,0 +1,151 @@
+// The builder of a data stack: a compose project of this repository's files, started through Testcontainers
+// and handed back as a StartedDataStack.
+//
+//   await using stack = await new DataStackEnvironment(await freshSettings())
+//     .withServices("postgres")            // default: every long-running service of the compose files
+//     .withLogDirectory(dir)               // where its container logs go
+//     .up();
+//   stack.info;                             // plain StackInfo: ports, logins, containers
+//
+// What it adds to Testcontainers' DockerComposeEnvironment: builds with visible progress, each service's
+// health printed as it changes, container logs followed from the first second (Testcontainers removes a
+// failed start's containers, and their logs with them), ports checked before anything starts, a developer's
+// compose/.env ignored, and removal on Ctrl-C.
+import path from "node:path";
+import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
+import { composeDownSync, composeFiles, composeStreaming, type ComposeProject } from "./compose.ts";
+import { composeConfig, EMPTY_FILE, longRunningServices } from "./compose-model.ts";
+import { LogFollower } from "./container-logs.ts";
+import { findEngine, reachableHost } from "./engine.ts";
+import { HealthProgress } from "./health-progress.ts";
+import { removeOnInterrupt } from "./interrupts.ts";
+import { COMPOSE_DIR, STACK_LOG_ROOT } from "./paths.ts";
+import { inspectProject, servicesOf } from "./running-stack.ts";
+import { assertPortsUsable, type StackSettings } from "./settings.ts";
+import { StartedDataStack } from "./started-data-stack.ts";
+
+export class DataStackEnvironment {
+  private readonly settings: StackSettings;
+  private services: readonly string[] | undefined;
+  private overrides: readonly string[] = [];
+  private logDirectory: string;
+  private startupTimeoutMs = 300_000;
+  private build = true;
+  private extraEnv: Record<string, string> = {};
+
+  constructor(settings: StackSettings) {
+    this.settings = settings;
+    this.logDirectory = path.join(STACK_LOG_ROOT, settings.projectName);
+  }
+
+  /** Start only these services (and what they depend on). */
+  withServices(...services: string[]): this {
+    this.services = services;
+    return this;
+  }
+
+  /** Compose files to apply after the stack's own (relative to compose/ or absolute), e.g. an override. */
+  withOverrides(...files: string[]): this {
+    this.overrides = [...this.overrides, ...files];
+    return this;
+  }
+
+  withLogDirectory(directory: string): this {
+    this.logDirectory = directory;
+    return this;
+  }
+
+  withStartupTimeout(ms: number): this {
+    this.startupTimeoutMs = ms;
+    return this;
+  }
+
+  /** Variables on top of the settings' (to test how the stack takes bad input). */
+  withEnvironment(env: Record<string, string>): this {
+    this.extraEnv = { ...this.extraEnv, ...env };
+    return this;
+  }
+
+  /** Use the images as they are, without even asking whether this run built them. */
+  withoutBuild(): this {
+    this.build = false;
+    return this;
+  }
+
+  get project(): ComposeProject {
+    return { name: this.settings.projectName, env: { ...this.settings.variables, ...this.extraEnv }, overrides: this.overrides };
+  }
+
+  async up(): Promise<StartedDataStack> {
+    const project = this.project;
+    const engine = await findEngine();
+    if (!engine.local) {
+      throw new Error(
+        `the Docker engine at ${engine.host} is not on this machine: the stack bind-mounts this checkout's compose/ folders (DAGs, init SQL, servers.json), which a remote engine cannot see; use a local engine (Docker Desktop, Colima, or dockerd on this host)`,
+      );
+    }
+    const host = reachableHost(engine, project.env.STACK_BIND_ADDRESS ?? "127.0.0.1");
+    await assertPortsUsable(project.env);
+    const services = this.services ?? longRunningServices(await composeConfig(project.env, project.overrides));
+    if (this.build) await buildImagesOnce(project, services);
+
+    const started = Date.now();
+    const release = removeOnInterrupt(project, this.logDirectory);
+    const follower = new LogFollower(project.name, this.logDirectory).start();
+    const progress = new HealthProgress(project.name, started).start();
+    let environment: StartedDockerComposeEnvironment;
+    try {
+      environment = await new DockerComposeEnvironment(
+        COMPOSE_DIR,
+        composeFiles(project).map((file) => path.relative(COMPOSE_DIR, file)),
+      )
+        .withProjectName(project.name)
+        .withEnvironment(project.env)
+        .withEnvironmentFile(EMPTY_FILE)
+        .withStartupTimeout(this.startupTimeoutMs)
+        .up([...services]);
+    } catch (error) {
+      await progress.stop();
+      await follower.stop();
+      composeDownSync(project);
+      release();
+      throw new Error(`the stack '${project.name}' did not start; its container logs are in ${this.logDirectory}\n${String(error)}`, {
+        cause: error,
+      });
+    }
+    await progress.stop();
+    await follower.stop();
+    return new StartedDataStack(
+      environment,
+      {
+        projectName: project.name,
+        variables: project.env,
+        overrides: project.overrides ?? [],
+        host,
+        services: servicesOf(await inspectProject(project.name)),
+        logDirectory: this.logDirectory,
+        secondsToHealthy: progress.secondsToHealthy,
+      },
+      release,
+    );
+  }
+}
+
+/**
+ * Builds the images of `services` (and what they depend on), printing the build as it goes; once per test
+ * run: what was built is remembered in this process's environment, which vitest's workers inherit.
+ * STACK_BUILD=never tests the images as they are (built or pulled beforehand, e.g. those a CI publishes).
+ */
+export async function buildImagesOnce(project: ComposeProject, services: readonly string[]): Promise<void> {
+  if (process.env.STACK_BUILD === "never") return;
+  const tag = project.env.STACK_IMAGE_TAG ?? "";
+  const built = new Set((process.env.STACK_IMAGES_BUILT ?? "").split(",").filter(Boolean));
+  const missing = services.filter((service) => !built.has(`${tag}/${service}`));
+  if (missing.length === 0) return;
+  const started = Date.now();
+  process.stderr.write(`[stack] building images for ${missing.join(", ")}\n`);
+  await composeStreaming(project, ["build", "--with-dependencies", ...missing], "[stack build]");
+  process.stderr.write(`[stack] images ready after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  for (const service of missing) built.add(`${tag}/${service}`);
+  process.env.STACK_IMAGES_BUILT = [...built].join(",");
+}

@@ -1,0 +1,88 @@
+// Running commands: a child process to completion with its output, or `docker run` of a container that is
+// expected to exit. Everything the harness asks of the docker CLI goes through here.
+import { execFile } from "node:child_process";
+import { REPO_ROOT } from "./paths.ts";
+
+export class CommandError extends Error {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number | null;
+
+  constructor(command: string, exitCode: number | null, stdout: string, stderr: string) {
+    super(`${command} exited with ${exitCode}:\n${stderr.trim() || stdout.trim()}`);
+    this.name = "CommandError";
+    this.exitCode = exitCode;
+    this.stdout = stdout;
+    this.stderr = stderr;
+  }
+}
+
+export interface RunOptions {
+  env?: Readonly<Record<string, string>>;
+  /** false: the child sees only PATH, HOME, DOCKER_* and `env`, not this process's other variables. */
+  inheritEnv?: boolean;
+  timeoutMs?: number;
+  input?: string;
+}
+
+export function run(
+  file: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      file,
+      args,
+      {
+        cwd: REPO_ROOT,
+        env: { ...(options.inheritEnv === false ? baseEnvironment() : process.env), ...options.env },
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: options.timeoutMs ?? 0,
+      },
+      (error, stdout, stderr) => {
+        if (error) {
+          const code = typeof error.code === "number" ? error.code : null;
+          reject(new CommandError(`${file} ${args.join(" ")}`, code, stdout, stderr));
+        } else {
+          resolve({ stdout, stderr });
+        }
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** What every child needs to find the docker CLI and its engine (DOCKER_HOST, a context), and nothing else. */
+export function baseEnvironment(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined && /^(PATH|HOME|DOCKER_.*|XDG_.*)$/.test(entry[0]),
+    ),
+  );
+}
+
+export function docker(args: readonly string[], options?: RunOptions) {
+  return run("docker", args, options);
+}
+
+/**
+ * `docker run --rm` of a container that is expected to exit, successfully or not: its exit code, its
+ * output (stdout then stderr) and how long it ran, for tests of how an image takes bad input.
+ */
+export async function runToExit(
+  image: string,
+  { env = {}, dockerArgs = [], command = [] }: { env?: Record<string, string>; dockerArgs?: string[]; command?: string[] },
+): Promise<{ exitCode: number | null; output: string; seconds: number }> {
+  const started = Date.now();
+  const flags = Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`]);
+  const seconds = () => (Date.now() - started) / 1000;
+  try {
+    const { stdout, stderr } = await docker(["run", "--rm", ...dockerArgs, ...flags, image, ...command], { timeoutMs: 120_000 });
+    return { exitCode: 0, output: stdout + stderr, seconds: seconds() };
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+    return { exitCode: error.exitCode, output: error.stdout + error.stderr, seconds: seconds() };
+  }
+}
