@@ -17,6 +17,7 @@ import {
   machineInfo,
   measureDagChange,
   measureImage,
+  measureImportFloor,
   measureStack,
   measureTestSuite,
   pruneCacheMounts,
@@ -36,18 +37,20 @@ const USAGE = `Usage: npm run bench -- [options]
 
 class UsageError extends Error {}
 
+const BENCH_FLAGS = {
+  boots: { type: "string", default: "1" },
+  "idle-seconds": { type: "string", default: "60" },
+  "skip-tests": { type: "boolean", default: false },
+  "prune-cache-mounts": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 function parseOptions(argv: readonly string[]): BenchOptions | undefined {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof BENCH_FLAGS }>>;
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: {
-        boots: { type: "string", default: "1" },
-        "idle-seconds": { type: "string", default: "60" },
-        "skip-tests": { type: "boolean", default: false },
-        "prune-cache-mounts": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
+      options: BENCH_FLAGS,
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -75,6 +78,7 @@ async function runMeasurements(options: BenchOptions, results: BenchResults, run
   for (const spec of IMAGES) results.images.push(await measureImage(spec, images[spec.name] ?? ""));
   results.dagChange = await measureDagChange(images);
   results.stack = await measureStack(options.boots, options.idleSeconds, path.join(runDirectory, "stack-logs"));
+  results.floor = await measureImportFloor(images.airflow ?? "");
   results.tests = options.skipTests ? { measured: false } : await measureTestSuite(path.join(runDirectory, "npm-test.log"));
 }
 

@@ -9,6 +9,9 @@ import { DataStackEnvironment } from "../../tests/support/data-stack-environment
 import { REPO_ROOT } from "../../tests/support/paths.ts";
 import { docker } from "../../tests/support/process.ts";
 import type { StartedDataStack } from "../../tests/support/started-data-stack.ts";
+import { composeConfig } from "../../tests/support/compose-model.ts";
+import { type ContainerDetails, inspectProject } from "../../tests/support/running-stack.ts";
+import { cpuSeconds, CpuSampler } from "./cpu.ts";
 import { freshSettings, type StackSettings } from "../../tests/support/settings.ts";
 import { IMAGES, type ImageName, type ImageSpec, stackImageTag } from "../../tests/support/images.ts";
 import { releaseProject, trackChild, trackProject, withAppendedComment } from "./cleanup.ts";
@@ -206,12 +209,21 @@ export interface BootResult {
   readonly secondsToHealthy: Readonly<Record<string, number>>;
   /** The slowest service: the stack is usable from here on. */
   readonly allHealthySeconds: number;
+  /** CPU-seconds each service used from `up` until every service was healthy (one-shot jobs: until they ended). */
+  readonly cpuSeconds: Readonly<Record<string, number>>;
+  /** Seconds from `up` until each service's container started: what it spent waiting for its dependencies. */
+  readonly startedAfter: Readonly<Record<string, number>>;
+  /** The dependency each service waited for last (its depends_on that became ready latest). */
+  readonly waitedOn: Readonly<Record<string, string>>;
 }
 
 export interface MemoryResult {
   readonly idleSeconds: number;
-  readonly containers: ReadonlyArray<{ readonly name: string; readonly service: string; readonly mib: number }>;
+  readonly containers: ReadonlyArray<{ readonly name: string; readonly service: string; readonly mib: number; readonly idleCpuPercent: number }>;
   readonly totalMiB: number;
+  /** CPU of the whole stack over the last `idleCpuWindowSeconds` of the idle phase, in % of one core. */
+  readonly idleCpuPercent: number;
+  readonly idleCpuWindowSeconds: number;
 }
 
 export interface StackResult {
@@ -221,17 +233,49 @@ export interface StackResult {
 }
 
 async function boot(settings: StackSettings, logDirectory: string): Promise<{ stack: StartedDataStack; result: BootResult }> {
+  const cpu = new CpuSampler(settings.projectName).start();
+  const upAt = Date.now();
   const stack = await new DataStackEnvironment(settings)
     .withoutBuild()
     .withLogDirectory(path.join(logDirectory, settings.projectName))
-    .up();
+    .up()
+    .finally(() => cpu.stop());
   const secondsToHealthy = stack.info.secondsToHealthy;
   const services = Object.keys(stack.info.services);
   const missing = services.filter((service) => secondsToHealthy[service] === undefined);
   if (missing.length > 0) throw new Error(`${settings.projectName}: no time to healthy recorded for ${missing.join(", ")}`);
   const allHealthySeconds = Math.max(...services.map((service) => secondsToHealthy[service] ?? 0));
   log(`${settings.projectName}: every service healthy after ${allHealthySeconds.toFixed(1)} s`);
-  return { stack, result: { projectName: settings.projectName, secondsToHealthy, allHealthySeconds } };
+  const { startedAfter, waitedOn } = await waits(settings, upAt, secondsToHealthy);
+  return {
+    stack,
+    result: { projectName: settings.projectName, secondsToHealthy, allHealthySeconds, cpuSeconds: cpu.byService(), startedAfter, waitedOn },
+  };
+}
+
+/**
+ * When each container started, relative to `up`, and which of its dependencies it waited for last: the one
+ * that became ready (healthy, or completed for a one-shot job) latest.
+ */
+async function waits(settings: StackSettings, upAt: number, secondsToHealthy: Readonly<Record<string, number>>) {
+  const model = await composeConfig(settings.variables);
+  const containers = await inspectProject(settings.projectName);
+  const startedAfter: Record<string, number> = {};
+  const readyAfter: Record<string, number> = { ...secondsToHealthy };
+  for (const details of containers as Array<ContainerDetails & { State: { StartedAt: string; FinishedAt: string } }>) {
+    const service = details.Config.Labels["com.docker.compose.service"] ?? "";
+    startedAfter[service] = (Date.parse(details.State.StartedAt) - upAt) / 1000;
+    if (details.HostConfig.RestartPolicy.Name === "no" && details.State.Status === "exited") {
+      readyAfter[service] = (Date.parse(details.State.FinishedAt) - upAt) / 1000;
+    }
+  }
+  const waitedOn: Record<string, string> = {};
+  for (const service of Object.keys(startedAfter)) {
+    const dependencies = Object.keys(model.services[service]?.depends_on ?? {});
+    const last = dependencies.sort((a, b) => (readyAfter[b] ?? 0) - (readyAfter[a] ?? 0))[0];
+    waitedOn[service] = last ? `${last} (ready at ${(readyAfter[last] ?? 0).toFixed(1)} s)` : "nothing";
+  }
+  return { startedAfter, waitedOn };
 }
 
 /**
@@ -289,6 +333,12 @@ function parseMemUsage(usage: string): number {
   return (Number(match[1]) * factor) / 2 ** 20;
 }
 
+const IDLE_CPU_WINDOW_SECONDS = 60;
+
+async function containerId(name: string): Promise<string> {
+  return (await docker(["inspect", "--format", "{{.Id}}", name])).stdout.trim();
+}
+
 async function idleMemory(projectName: string, idleSeconds: number): Promise<MemoryResult> {
   log(`stack healthy; idling ${idleSeconds} s before reading docker stats…`);
   await sleep(idleSeconds * 1000);
@@ -303,14 +353,61 @@ async function idleMemory(projectName: string, idleSeconds: number): Promise<Mem
   ]);
   const serviceOf = new Map(running.split("\n").filter(Boolean).map((line) => line.split("\t") as [string, string]));
   if (serviceOf.size === 0) throw new Error(`${projectName}: no running containers to measure`);
+  // CPU over the last part of the idle phase: the stack has settled, and only its steady loops run.
+  const window = Math.min(IDLE_CPU_WINDOW_SECONDS, idleSeconds);
+  const before = new Map(await Promise.all([...serviceOf.keys()].map(async (name) => [name, (await cpuSeconds(await containerId(name))) ?? 0] as const)));
+  await sleep(window * 1000);
+  const after = new Map(await Promise.all([...serviceOf.keys()].map(async (name) => [name, (await cpuSeconds(await containerId(name))) ?? 0] as const)));
   const { stdout } = await docker(["stats", "--no-stream", "--format", "{{json .}}", ...serviceOf.keys()]);
   const containers = stdout
     .split("\n")
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { Name: string; MemUsage: string })
-    .map((stats) => ({ name: stats.Name, service: serviceOf.get(stats.Name) ?? "?", mib: parseMemUsage(stats.MemUsage) }))
+    .map((stats) => ({
+      name: stats.Name,
+      service: serviceOf.get(stats.Name) ?? "?",
+      mib: parseMemUsage(stats.MemUsage),
+      idleCpuPercent: window > 0 ? (100 * ((after.get(stats.Name) ?? 0) - (before.get(stats.Name) ?? 0))) / window : 0,
+    }))
     .sort((a, b) => a.service.localeCompare(b.service));
-  return { idleSeconds, containers, totalMiB: containers.reduce((sum, container) => sum + container.mib, 0) };
+  return {
+    idleSeconds: idleSeconds + window,
+    containers,
+    totalMiB: containers.reduce((sum, container) => sum + container.mib, 0),
+    idleCpuPercent: containers.reduce((sum, container) => sum + container.idleCpuPercent, 0),
+    idleCpuWindowSeconds: window,
+  };
+}
+
+// ----------------------------------------------------------------------------------------- import floor
+
+export interface ImportFloorResult {
+  /** CPU-seconds each Airflow component's entry module costs to import, in a fresh process. */
+  readonly cpuSeconds: Readonly<Record<string, number>>;
+  readonly cores: number;
+  /** Their sum over the machine's cores: no boot of the four components together can be shorter. */
+  readonly floorSeconds: number;
+}
+
+/** What each component imports before it can do anything (the modules its CLI command loads). */
+const COMPONENT_IMPORTS: Readonly<Record<string, string>> = {
+  "api-server": "airflow.api_fastapi.app",
+  scheduler: "airflow.jobs.scheduler_job_runner",
+  "dag-processor": "airflow.dag_processing.manager",
+  triggerer: "airflow.jobs.triggerer_job_runner",
+};
+
+export async function measureImportFloor(airflowImage: string): Promise<ImportFloorResult> {
+  log("measuring the CPU cost of the Airflow components' imports…");
+  const cpuSeconds: Record<string, number> = {};
+  for (const [component, module] of Object.entries(COMPONENT_IMPORTS)) {
+    const script = `import time, importlib; t = time.process_time(); importlib.import_module(${JSON.stringify(module)}); print(time.process_time() - t)`;
+    const { stdout } = await docker(["run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", airflowImage, "python", "-c", script]);
+    cpuSeconds[component] = Number(stdout.trim().split("\n").at(-1));
+  }
+  const cores = os.cpus().length;
+  const floorSeconds = Object.values(cpuSeconds).reduce((sum, value) => sum + value, 0) / cores;
+  return { cpuSeconds, cores, floorSeconds };
 }
 
 // ------------------------------------------------------------------------------------------ test suite

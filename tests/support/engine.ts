@@ -11,12 +11,17 @@ export interface Engine {
   readonly local: boolean;
 }
 
-const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "::1", "host.docker.internal"]);
-
+/**
+ * An engine reached through a socket file (unix, or a Windows named pipe) runs where this process runs, or
+ * in the VM Docker Desktop and Colima forward ports from; one reached over TCP is remote. Testcontainers'
+ * own host is not the test: inside a container (a CI job, this project's sandbox) it names the bridge
+ * gateway even when dockerd runs right beside.
+ */
 export async function findEngine(): Promise<Engine> {
   const client = await getContainerRuntimeClient();
-  const host = client.info.containerRuntime.host;
-  return { host, local: LOCAL_HOSTS.has(host) };
+  const modem = (client.container as unknown as { dockerode?: { modem?: { socketPath?: unknown } } }).dockerode?.modem;
+  const local = typeof modem?.socketPath === "string" && modem.socketPath !== "";
+  return { host: client.info.containerRuntime.host, local };
 }
 
 /**

@@ -80,6 +80,7 @@ function servicesToBoot(project: TestProject): string[] | undefined {
 
 async function keep(stack: StartedDataStack): Promise<void> {
   const { info } = stack;
+  stack.leaveRunning();
   await stack.saveLogs();
   const marker = await markKept(info.projectName);
   const urls = Object.entries(info.services)

@@ -41,16 +41,22 @@ function install(): void {
   process.once("exit", () => {
     for (const { project } of liveStacks.values()) composeDownSync(project);
   });
+  // A vitest worker whose parent died (SIGKILL, or a signal sent to the parent alone) loses its IPC channel.
+  if (process.send) process.once("disconnect", () => void interrupt("SIGHUP"));
 }
 
 async function interrupt(signal: NodeJS.Signals): Promise<void> {
   interruptedBy = signal;
   const stacks = [...liveStacks.values()];
-  liveStacks.clear();
   process.stderr.write(`\n[stack] ${signal}: saving logs and removing ${stacks.map((stack) => `project ${stack.project.name}`).join(", ") || "nothing"}\n`);
   for (const cleanup of cleanups) cleanup();
+  // The stacks stay registered until they are down: should the process exit while the logs are being saved
+  // (vitest ends a run whose workers were interrupted), the exit hook still removes them.
   const saved = Promise.all(stacks.map((stack) => saveProjectLogs(stack.project, stack.logDirectory).catch(() => undefined)));
   await Promise.race([saved, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-  for (const { project } of stacks) composeDownSync(project);
+  for (const { project } of stacks) {
+    composeDownSync(project);
+    liveStacks.delete(project.name);
+  }
   process.exit(signal === "SIGINT" ? 130 : 143);
 }

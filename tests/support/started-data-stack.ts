@@ -36,6 +36,11 @@ export class StartedDataStack implements AsyncDisposable {
     this.release();
   }
 
+  /** Leaves the stack running after this process ends (STACK_KEEP): nothing removes it on exit or Ctrl-C. */
+  leaveRunning(): void {
+    this.release();
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.down();
   }
