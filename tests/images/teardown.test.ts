@@ -61,7 +61,8 @@ async function resourcesOf(projectName: string): Promise<string[]> {
 }
 
 describeDocker("teardown hygiene", () => {
-  it.each(["fail", "hang"] as const)("leaves nothing behind, stacks that tests started included, and keeps the logs when a run ends with '%s'", async (mode) => {
+  // Concurrent: each case is a vitest run of its own on a project of its own; nothing is shared.
+  it.concurrent.each(["fail", "hang"] as const)("leaves nothing behind, stacks that tests started included, and keeps the logs when a run ends with '%s'", async (mode) => {
     const run = await runFixture(mode);
     expect(run.projectName, run.output).not.toBe("");
     expect(run.exitCode, run.output).not.toBe(0);
@@ -81,7 +82,7 @@ describeDocker("teardown hygiene", () => {
     }
   });
 
-  it("keeps a failed run's stack up with STACK_KEEP=on-failure, says how to reach and remove it, and that command removes it", async () => {
+  it.concurrent("keeps a failed run's stack up with STACK_KEEP=on-failure, says how to reach and remove it, and that command removes it", async () => {
     const run = await runFixture("fail", { STACK_KEEP: "on-failure" });
     expect(run.projectName, run.output).not.toBe("");
     expect(run.exitCode, run.output).not.toBe(0);

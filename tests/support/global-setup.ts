@@ -15,7 +15,7 @@ import { interruption } from "./interrupts.ts";
 import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
 import { STACK_LOG_ROOT } from "./paths.ts";
 import { attachToRunningStack } from "./running-stack.ts";
-import { freshSettings } from "./settings.ts";
+import { freshSettings, RUN_PID_VARIABLE } from "./settings.ts";
 import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
 import type { StartedDataStack } from "./started-data-stack.ts";
 
@@ -41,6 +41,8 @@ export default async function setup(project: TestProject) {
   const reuse = process.env.STACK_REUSE;
   if (reuse) return useRunningStack(project, reuse);
 
+  // This process owns the run's stacks; the workers it forks inherit the variable (a nested run sets its own).
+  process.env[RUN_PID_VARIABLE] = String(process.pid);
   await removeAbandonedTestProjects();
   const settings = await freshSettings();
   const runLogDirectory = path.join(STACK_LOG_ROOT, settings.projectName);

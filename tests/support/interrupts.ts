@@ -4,6 +4,8 @@
 // are brought down, whoever started them: the shared stack, a stack a single test starts, the benchmark's.
 import { composeDownSync, type ComposeProject } from "./compose.ts";
 import { saveProjectLogs } from "./container-logs.ts";
+import { projectsOfRunSync } from "./leftovers.ts";
+import { runPid } from "./settings.ts";
 
 interface LiveStack {
   readonly project: ComposeProject;
@@ -40,6 +42,7 @@ function install(): void {
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => void interrupt(signal));
   process.once("exit", () => {
     for (const { project } of liveStacks.values()) composeDownSync(project);
+    removeStacksOfWorkers();
   });
   // A vitest worker whose parent died (SIGKILL, or a signal sent to the parent alone) loses its IPC channel.
   if (process.send) process.once("disconnect", () => void interrupt("SIGHUP"));
@@ -58,5 +61,25 @@ async function interrupt(signal: NodeJS.Signals): Promise<void> {
     composeDownSync(project);
     liveStacks.delete(project.name);
   }
+  removeStacksOfWorkers();
   process.exit(signal === "SIGINT" ? 130 : 143);
+}
+
+/**
+ * In the run's main process: the stacks the run's workers started and could not remove (a worker killed
+ * before it was done) carry this process's pid in their name; they go too, the kept one excepted.
+ */
+function removeStacksOfWorkers(): void {
+  if (runPid() !== process.pid) return;
+  for (const name of projectsOfRunSync(process.pid)) {
+    if (!keptProjects.has(name)) composeDownSync({ name, env: {} });
+  }
+}
+
+const keptProjects = new Set<string>();
+
+/** Leaves a stack of this run running after the run ends (STACK_KEEP). */
+export function keepOnExit(projectName: string): void {
+  keptProjects.add(projectName);
+  liveStacks.delete(projectName);
 }

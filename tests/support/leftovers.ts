@@ -3,6 +3,7 @@
 // is its own and whose pid no longer exists. A project of another owner is never judged: its pid means
 // nothing here, and it may be a live run in another container or on another machine sharing the engine.
 // A stack kept on purpose (STACK_KEEP) carries a marker volume and is left alone too.
+import { spawnSync } from "node:child_process";
 import { composeDownSync } from "./compose.ts";
 import { docker } from "./process.ts";
 import { ownerId, testProjectOwner } from "./settings.ts";
@@ -10,6 +11,23 @@ import { ownerId, testProjectOwner } from "./settings.ts";
 const PROJECT_LABEL = "com.docker.compose.project";
 /** Label of the marker volume of a stack kept for inspection. */
 export const KEPT_LABEL = "data-stack.kept-project";
+
+/** Every test project of this owner whose run is `pid`: synchronous, for the exit hook. */
+export function projectsOfRunSync(pid: number): string[] {
+  const me = ownerId();
+  const names = new Set<string>();
+  for (const kind of [["ps", "--all"], ["volume", "ls"], ["network", "ls"]]) {
+    const listed = spawnSync("docker", [...kind, "--filter", `label=${PROJECT_LABEL}`, "--format", `{{.Label "${PROJECT_LABEL}"}}`], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    for (const name of (listed.stdout ?? "").split("\n")) {
+      const owner = testProjectOwner(name);
+      if (owner?.owner === me && owner.pid === pid) names.add(name);
+    }
+  }
+  return [...names];
+}
 
 async function listTestProjects(): Promise<string[]> {
   const names = new Set<string>();

@@ -44,8 +44,19 @@ export function ownerId(): string {
   return createHash("sha256").update(`${os.hostname()}\0${namespace}`).digest("hex").slice(0, 6);
 }
 
+/**
+ * The process that owns this run's stacks: vitest's main process, which sets STACK_RUN_PID for the workers it
+ * forks, so that the stacks a test starts belong to the run and go with it, even when the worker that
+ * started one is killed first.
+ */
+export const RUN_PID_VARIABLE = "STACK_RUN_PID";
+
+export function runPid(): number {
+  return Number(process.env[RUN_PID_VARIABLE]) || process.pid;
+}
+
 export function testProjectName(): string {
-  return `${TEST_PROJECT_PREFIX}-${ownerId()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  return `${TEST_PROJECT_PREFIX}-${ownerId()}-${runPid()}-${randomBytes(3).toString("hex")}`;
 }
 
 /** The owner and pid of a test project's run, or undefined for projects that are not test runs. */

@@ -6,6 +6,7 @@
 // Every way down saves every container's log into the stack's log folder first.
 import type { StartedDockerComposeEnvironment } from "testcontainers";
 import { saveProjectLogs } from "./container-logs.ts";
+import { keepOnExit } from "./interrupts.ts";
 import { projectOf, type StackInfo } from "./stack-info.ts";
 import type { ComposeProject } from "./compose.ts";
 
@@ -38,7 +39,7 @@ export class StartedDataStack implements AsyncDisposable {
 
   /** Leaves the stack running after this process ends (STACK_KEEP): nothing removes it on exit or Ctrl-C. */
   leaveRunning(): void {
-    this.release();
+    keepOnExit(this.info.projectName);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
