@@ -116,6 +116,7 @@ airflow_json_escape() {
 	s="${s//$'\r'/\\r}"
 	s="${s//$'\t'/\\t}"
 	for ((i = 1; i < 32; i++)); do
+		# shellcheck disable=SC2059 # the format is the escape \xHH itself: that is how printf makes the byte
 		printf -v ch "\\x$(printf '%02x' "$i")"
 		s="${s//"$ch"/$(printf '\\u%04x' "$i")}"
 	done
@@ -167,12 +168,19 @@ docker_setup_env() {
 
 	if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ] && [ -n "${AIRFLOW_DB_PASSWORD:-}" ]; then
 		airflow_require_port AIRFLOW_DB_PORT
-		export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://$(airflow_urlencode "$AIRFLOW_DB_USER"):$(airflow_urlencode "$AIRFLOW_DB_PASSWORD")@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT}/$(airflow_urlencode "$AIRFLOW_DB_NAME")"
+		AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://$(airflow_urlencode "$AIRFLOW_DB_USER"):$(airflow_urlencode "$AIRFLOW_DB_PASSWORD")@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT}/$(airflow_urlencode "$AIRFLOW_DB_NAME")"
+		export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
 	fi
 
 	if [ -z "${AIRFLOW_CONN_WAREHOUSE:-}" ] && [ -n "${WAREHOUSE_DB_PASSWORD:-}" ]; then
 		airflow_require_port WAREHOUSE_DB_PORT
-		export AIRFLOW_CONN_WAREHOUSE="{\"conn_type\": \"postgres\", \"host\": \"$(airflow_json_escape "$WAREHOUSE_DB_HOST")\", \"port\": $((10#$WAREHOUSE_DB_PORT)), \"schema\": \"$(airflow_json_escape "$WAREHOUSE_DB_NAME")\", \"login\": \"$(airflow_json_escape "$WAREHOUSE_DB_USER")\", \"password\": \"$(airflow_json_escape "$WAREHOUSE_DB_PASSWORD")\"}"
+		# shellcheck disable=SC2089,SC2090 # the quotes are JSON's, meant literally; the value is never word-split
+		printf -v AIRFLOW_CONN_WAREHOUSE \
+			'{"conn_type": "postgres", "host": "%s", "port": %d, "schema": "%s", "login": "%s", "password": "%s"}' \
+			"$(airflow_json_escape "$WAREHOUSE_DB_HOST")" "$((10#$WAREHOUSE_DB_PORT))" "$(airflow_json_escape "$WAREHOUSE_DB_NAME")" \
+			"$(airflow_json_escape "$WAREHOUSE_DB_USER")" "$(airflow_json_escape "$WAREHOUSE_DB_PASSWORD")"
+		# shellcheck disable=SC2090 # see above
+		export AIRFLOW_CONN_WAREHOUSE
 	fi
 }
 

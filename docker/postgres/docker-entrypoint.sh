@@ -182,7 +182,7 @@ docker_temp_server_start() {
 	fi
 	set -- "$@" -c listen_addresses='' -p "${PGPORT:-5432}"
 	# NOTIFY_SOCKET unset: the temporary server must not tell a supervisor that the service is ready.
-	NOTIFY_SOCKET= PGUSER="${PGUSER:-$POSTGRES_USER}" \
+	NOTIFY_SOCKET='' PGUSER="${PGUSER:-$POSTGRES_USER}" \
 		pg_ctl -D "$PGDATA" -o "$(printf '%q ' "$@")" -w start
 }
 
@@ -197,19 +197,19 @@ docker_process_sql() {
 	if [ -n "${POSTGRES_DB:-}" ]; then
 		query_runner+=(--dbname "$POSTGRES_DB")
 	fi
-	PGHOST= PGHOSTADDR= "${query_runner[@]}" "$@"
+	PGHOST='' PGHOSTADDR='' "${query_runner[@]}" "$@"
 }
 
 # Creates POSTGRES_DB unless it exists (postgres always does). The name is passed as a psql variable
 # and quoted by psql, so any name works.
 docker_setup_db() {
-	local exists
-	exists=$(POSTGRES_DB= docker_process_sql --dbname postgres --set db="$POSTGRES_DB" --tuples-only <<-'EOSQL'
+	local db=$POSTGRES_DB exists
+	exists=$(POSTGRES_DB='' docker_process_sql --dbname postgres --set db="$db" --tuples-only <<-'EOSQL'
 		SELECT 1 FROM pg_database WHERE datname = :'db';
 	EOSQL
 	)
 	if [ -z "$exists" ]; then
-		POSTGRES_DB= docker_process_sql --dbname postgres --set db="$POSTGRES_DB" <<-'EOSQL'
+		POSTGRES_DB='' docker_process_sql --dbname postgres --set db="$db" <<-'EOSQL'
 			CREATE DATABASE :"db";
 		EOSQL
 	fi
@@ -220,6 +220,7 @@ docker_setup_db() {
 # docker_process_sql; anything else is ignored with a log line.
 docker_process_init_files() {
 	# Init files written for the official image may use "${psql[@]}" (its older name for docker_process_sql).
+	# shellcheck disable=SC2034 # used by the sourced init files, not here
 	psql=(docker_process_sql)
 	local f
 	for f; do

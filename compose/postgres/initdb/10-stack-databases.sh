@@ -20,7 +20,7 @@ require_password() {
 
 create_owned_database() {
 	local name=$1 password=$2
-	POSTGRES_DB= docker_process_sql --dbname postgres --set name="$name" --set password="$password" <<-'EOSQL'
+	POSTGRES_DB='' docker_process_sql --dbname postgres --set name="$name" --set password="$password" <<-'EOSQL'
 		CREATE ROLE :"name" LOGIN PASSWORD :'password';
 		CREATE DATABASE :"name" OWNER :"name" ENCODING 'UTF8';
 		REVOKE ALL ON DATABASE :"name" FROM PUBLIC;
