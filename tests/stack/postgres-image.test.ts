@@ -166,6 +166,32 @@ describeStack("the postgres image alone", () => {
     }
   });
 
+  it("refuses to start on a data directory whose first initialisation failed, and leaves it untouched", async () => {
+    const suffix = randomBytes(4).toString("hex");
+    const [data, init] = [`dialect-pgdata-${suffix}`, `dialect-initdb-${suffix}`];
+    await docker(["volume", "create", data]);
+    await docker(["volume", "create", init]);
+    try {
+      // A root-owned volume like a read-only bind mount of init scripts; one of them fails half-way.
+      await docker(["run", "--rm", "--network", "none", "--user", "0", "-v", `${init}:/docker-entrypoint-initdb.d`, "--entrypoint", "sh", IMAGE,
+        "-c", "printf 'CREATE TABLE made_first (n int);\\nSELECT 1/0;\\n' > /docker-entrypoint-initdb.d/10-fails.sql"]);
+      const mounts = ["-v", `${data}:/var/lib/postgresql/data`, "-v", `${init}:/docker-entrypoint-initdb.d:ro`];
+      const first = await runToExit(IMAGE, { env: { POSTGRES_PASSWORD: password() }, dockerArgs: mounts });
+      expect(first.exitCode).not.toBe(0);
+      expect(first.output).toMatch(/division by zero/);
+
+      const second = await runToExit(IMAGE, { env: { POSTGRES_PASSWORD: password() }, dockerArgs: mounts });
+      expect(second.exitCode).not.toBe(0);
+      expect(second.output).toMatch(/did not finish initialising PGDATA='\/var\/lib\/postgresql\/data'/);
+      expect(second.output).toMatch(/down -v/);
+      // The half-made cluster is still there for inspection: initdb's files and the marker.
+      const { stdout } = await docker(["run", "--rm", "--network", "none", "-v", `${data}:/d`, "--entrypoint", "ls", IMAGE, "-A", "/d"]);
+      expect(stdout.split("\n")).toEqual(expect.arrayContaining(["PG_VERSION", ".data-stack-init-incomplete"]));
+    } finally {
+      await docker(["volume", "rm", "--force", data, init]);
+    }
+  });
+
   it("refuses to initialise without a password, naming the variable to set", async () => {
     const { exitCode, output } = await runToExit(IMAGE, {});
     expect(exitCode).not.toBe(0);
