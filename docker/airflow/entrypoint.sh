@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Entrypoint of the data-stack Airflow image (runs behind tini as PID 1).
-# Style follows docker-library/postgres' docker-entrypoint.sh: small named functions, `file_env`,
-# and the script can be *sourced* (by /usr/local/bin/airflow-healthcheck) to get the functions
-# without running anything.
+# The stack's one entrypoint dialect, shared with the postgres and pgadmin images: the skeleton of
+# docker-library/postgres' docker-entrypoint.sh (docker_setup_env, docker_verify_minimum_env, _main,
+# `file_env`, sourceable via _is_sourced), one log format (entrypoint_note/_warn/_error, the last exits),
+# and this image's own helpers prefixed airflow_. Sourcing it (as /usr/local/bin/airflow-healthcheck and
+# /usr/local/bin/airflow do) defines the functions and runs nothing.
 #
 # Usage (the container's command):
 #   init                      wait for the metadata DB, `airflow db migrate`, ensure the admin user; exit
@@ -33,49 +35,65 @@
 #   AIRFLOW_DB_WAIT_TIMEOUT (60)     seconds init waits for the metadata DB to accept connections
 set -Eeuo pipefail
 
-readonly STACK_HELPER=/usr/local/lib/airflow-stack/stack_helper.py
+ENTRYPOINT_NAME=airflow-entrypoint
+STACK_HELPER=/usr/local/lib/airflow-stack/stack_helper.py
 
-af_log() {
-	local type="$1"
+# --- entrypoint-common: begin ---------------------------------------------------------------------
+# This block is the same, byte for byte, in docker/postgres/docker-entrypoint.sh,
+# docker/airflow/entrypoint.sh and docker/pgadmin/entrypoint.sh; tests/static/entrypoints.test.ts
+# fails naming the file whose copy drifted. Change it in one file, then copy it to the other two.
+# Copies, not one shared file: each build context stays self-contained, so a plain
+# `docker build docker/<image>` and the lock scripts keep working without a second build context,
+# and each image keeps one entrypoint file that init scripts and health checks can source whole.
+
+# entrypoint_log LEVEL MESSAGE...: one line on stderr, "<UTC time> [<ENTRYPOINT_NAME>] [<LEVEL>] <message>".
+# Stderr, so that the stdout of a command run through an entrypoint (`airflow dags list -o json`) stays clean.
+entrypoint_log() {
+	local level=$1
 	shift
-	printf '%s [airflow-entrypoint] [%s]: %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$type" "$*" >&2
+	printf '%s [%s] [%s] %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${ENTRYPOINT_NAME:-entrypoint}" "$level" "$*" >&2
 }
-af_note() { af_log Note "$@"; }
-af_error() {
-	af_log ERROR "$@"
+entrypoint_note() { entrypoint_log Note "$@"; }
+entrypoint_warn() { entrypoint_log Warn "$@"; }
+# entrypoint_error MESSAGE...: logs and exits 1. The message names the variable or file to fix, and how.
+entrypoint_error() {
+	entrypoint_log ERROR "$@"
 	exit 1
 }
 
-# usage: file_env VAR [DEFAULT]
-#    ie: file_env 'AIRFLOW_DB_PASSWORD' 'example'
-# (will allow for "$AIRFLOW_DB_PASSWORD_FILE" to fill in the value of "$AIRFLOW_DB_PASSWORD" from
-#  a file, especially for Docker's secrets feature). VAR stays unset when neither is set and no
-#  default is given, so Airflow keeps its own default for config options.
+# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets), never both.
+# The file's content minus trailing newlines becomes VAR, and VAR_FILE is unset. VAR is exported when it
+# has a value, was set before, or a DEFAULT is given; otherwise it stays unset, so a program's own default
+# applies (an exported empty AIRFLOW__* variable would override Airflow's).
 file_env() {
-	local var="$1"
-	local fileVar="${var}_FILE"
-	local def="${2:-}"
-	if [ "${!var:-}" ] && [ "${!fileVar:-}" ]; then
-		af_error "both $var and $fileVar are set (but are exclusive); set only one of them"
+	local var=$1 file_var="${1}_FILE" value=${2:-}
+	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+		entrypoint_error "both $var and $file_var are set (but are exclusive); set only one of them"
 	fi
-	local val="$def"
-	if [ "${!var:-}" ]; then
-		val="${!var}"
-	elif [ "${!fileVar:-}" ]; then
-		if [ ! -r "${!fileVar}" ] || [ ! -f "${!fileVar}" ]; then
-			af_error "$fileVar=${!fileVar} is not a readable file (uid $(id -u), groups $(id -G)); fix the mount or set $var"
+	if [ -n "${!var:-}" ]; then
+		value=${!var}
+	elif [ -n "${!file_var:-}" ]; then
+		if [ ! -r "${!file_var}" ] || [ -d "${!file_var}" ]; then
+			entrypoint_error "$file_var=${!file_var} is not a readable file for uid $(id -u) (groups $(id -G)); fix the mount or set $var instead"
 		fi
-		val="$(< "${!fileVar}")"
+		value=$(<"${!file_var}")
 	fi
-	if [ -n "$val" ] || [ -n "${!var+set}" ]; then
-		export "$var"="$val"
+	if [ -n "$value" ] || [ "$#" -ge 2 ] || [ -n "${!var+set}" ]; then
+		export "$var"="$value"
 	fi
-	unset "$fileVar"
+	unset "$file_var"
 }
+
+# True when this file is being sourced (by an init script, a health check) rather than run: sourcing
+# defines the functions and runs nothing.
+_is_sourced() {
+	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = _is_sourced ] && [ "${FUNCNAME[1]}" = source ]
+}
+# --- entrypoint-common: end -----------------------------------------------------------------------
 
 # Percent-encodes everything except RFC 3986 unreserved characters, byte by byte (so UTF-8 works).
 # Prints the result; pure bash, never fails.
-urlencode() {
+airflow_urlencode() {
 	local LC_ALL=C
 	local s="$1" out='' c i
 	for ((i = 0; i < ${#s}; i++)); do
@@ -89,7 +107,7 @@ urlencode() {
 }
 
 # Escapes a string for use inside a JSON string literal (", \ and control characters).
-json_escape() {
+airflow_json_escape() {
 	local LC_ALL=C
 	local s="$1" i ch
 	s="${s//\\/\\\\}"
@@ -98,35 +116,36 @@ json_escape() {
 	s="${s//$'\r'/\\r}"
 	s="${s//$'\t'/\\t}"
 	for ((i = 1; i < 32; i++)); do
+		# shellcheck disable=SC2059 # the format is the escape \xHH itself: that is how printf makes the byte
 		printf -v ch "\\x$(printf '%02x' "$i")"
 		s="${s//"$ch"/$(printf '\\u%04x' "$i")}"
 	done
 	printf '%s' "$s"
 }
 
-require_nonempty() {
+airflow_require_nonempty() {
 	local var="$1" why="$2"
 	if [ -z "${!var:-}" ]; then
-		af_error "$var (or ${var}_FILE) must be set to a non-empty value: $why"
+		entrypoint_error "$var (or ${var}_FILE) must be set to a non-empty value: $why"
 	fi
 }
 
-require_port() {
+airflow_require_port() {
 	local var="$1"
 	if ! [[ "${!var}" =~ ^[0-9]{1,5}$ ]] || ((10#${!var} < 1 || 10#${!var} > 65535)); then
-		af_error "$var=${!var} is not a TCP port number"
+		entrypoint_error "$var=${!var} is not a TCP port number; set it to a number from 1 to 65535"
 	fi
 }
 
 # A Fernet key is 32 bytes, url-safe base64 encoded: 43 characters of [A-Za-z0-9_-] and one '='.
 # Airflow also accepts a comma-separated list (new key first) for key rotation.
-validate_fernet_key() {
+airflow_check_fernet_key() {
 	local -a keys
 	local key
 	IFS=',' read -r -a keys <<<"$AIRFLOW__CORE__FERNET_KEY"
 	for key in "${keys[@]}"; do
 		if ! [[ "$key" =~ ^[A-Za-z0-9_-]{43}=$ ]]; then
-			af_error "AIRFLOW__CORE__FERNET_KEY (or AIRFLOW__CORE__FERNET_KEY_FILE) is not a valid Fernet key:" \
+			entrypoint_error "AIRFLOW__CORE__FERNET_KEY (or AIRFLOW__CORE__FERNET_KEY_FILE) is not a valid Fernet key:" \
 				"expected 32 bytes of url-safe base64 (44 characters ending in '='), e.g. the output of" \
 				"python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 		fi
@@ -134,9 +153,9 @@ validate_fernet_key() {
 }
 
 # Reads every *_FILE variable of the contract and exports the derived connection settings.
-# Does not fail on missing secrets (that is check_required's job), so that sourcing scripts
+# Does not fail on missing secrets (that is docker_verify_minimum_env's job), so that sourcing scripts
 # (the health check) and ad-hoc commands get as much configuration as is available.
-setup_env() {
+docker_setup_env() {
 	local var
 	for var in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY \
 		AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD; do
@@ -148,78 +167,78 @@ setup_env() {
 	export AIRFLOW_DB_HOST AIRFLOW_DB_PORT AIRFLOW_DB_NAME AIRFLOW_DB_USER
 
 	if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ] && [ -n "${AIRFLOW_DB_PASSWORD:-}" ]; then
-		require_port AIRFLOW_DB_PORT
-		export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://$(urlencode "$AIRFLOW_DB_USER"):$(urlencode "$AIRFLOW_DB_PASSWORD")@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT}/$(urlencode "$AIRFLOW_DB_NAME")"
+		airflow_require_port AIRFLOW_DB_PORT
+		AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://$(airflow_urlencode "$AIRFLOW_DB_USER"):$(airflow_urlencode "$AIRFLOW_DB_PASSWORD")@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT}/$(airflow_urlencode "$AIRFLOW_DB_NAME")"
+		export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
 	fi
 
 	if [ -z "${AIRFLOW_CONN_WAREHOUSE:-}" ] && [ -n "${WAREHOUSE_DB_PASSWORD:-}" ]; then
-		require_port WAREHOUSE_DB_PORT
-		export AIRFLOW_CONN_WAREHOUSE="{\"conn_type\": \"postgres\", \"host\": \"$(json_escape "$WAREHOUSE_DB_HOST")\", \"port\": $((10#$WAREHOUSE_DB_PORT)), \"schema\": \"$(json_escape "$WAREHOUSE_DB_NAME")\", \"login\": \"$(json_escape "$WAREHOUSE_DB_USER")\", \"password\": \"$(json_escape "$WAREHOUSE_DB_PASSWORD")\"}"
+		airflow_require_port WAREHOUSE_DB_PORT
+		# shellcheck disable=SC2089,SC2090 # the quotes are JSON's, meant literally; the value is never word-split
+		printf -v AIRFLOW_CONN_WAREHOUSE \
+			'{"conn_type": "postgres", "host": "%s", "port": %d, "schema": "%s", "login": "%s", "password": "%s"}' \
+			"$(airflow_json_escape "$WAREHOUSE_DB_HOST")" "$((10#$WAREHOUSE_DB_PORT))" "$(airflow_json_escape "$WAREHOUSE_DB_NAME")" \
+			"$(airflow_json_escape "$WAREHOUSE_DB_USER")" "$(airflow_json_escape "$WAREHOUSE_DB_PASSWORD")"
+		# shellcheck disable=SC2090 # see above
+		export AIRFLOW_CONN_WAREHOUSE
 	fi
 }
 
 # Fails with a message naming the variable when a setting that this command needs is missing.
-check_required() {
+docker_verify_minimum_env() {
 	local mode="$1"
 	if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
-		require_nonempty AIRFLOW_DB_PASSWORD \
+		airflow_require_nonempty AIRFLOW_DB_PASSWORD \
 			"the password of the metadata DB user ${AIRFLOW_DB_USER} (or set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)"
 	fi
-	require_nonempty AIRFLOW__CORE__FERNET_KEY "encrypts connection passwords and variables in the metadata DB"
-	validate_fernet_key
+	airflow_require_nonempty AIRFLOW__CORE__FERNET_KEY "encrypts connection passwords and variables in the metadata DB"
+	airflow_check_fernet_key
 	case "$mode" in
 		init)
-			require_nonempty AIRFLOW_ADMIN_PASSWORD "password of the Airflow admin user ${AIRFLOW_ADMIN_USERNAME:-admin}"
+			airflow_require_nonempty AIRFLOW_ADMIN_PASSWORD "password of the Airflow admin user ${AIRFLOW_ADMIN_USERNAME:-admin}"
 			;;
 		*)
-			require_nonempty AIRFLOW__API_AUTH__JWT_SECRET \
+			airflow_require_nonempty AIRFLOW__API_AUTH__JWT_SECRET \
 				"signs the API tokens; must be identical in api-server, scheduler, dag-processor and triggerer"
-			require_nonempty AIRFLOW__API__SECRET_KEY \
+			airflow_require_nonempty AIRFLOW__API__SECRET_KEY \
 				"signs sessions and log requests; must be identical in all Airflow components"
 			;;
 	esac
 }
 
 # Bounded wait until the metadata DB accepts a real connection (SELECT 1), not just TCP.
-wait_for_db() {
+airflow_wait_for_db() {
 	local timeout="${AIRFLOW_DB_WAIT_TIMEOUT:-60}"
 	if ! [[ "$timeout" =~ ^[0-9]+$ ]]; then
-		af_error "AIRFLOW_DB_WAIT_TIMEOUT=$timeout is not a number of seconds"
+		entrypoint_error "AIRFLOW_DB_WAIT_TIMEOUT=$timeout is not a number of seconds"
 	fi
-	af_note "waiting up to ${timeout}s for the metadata DB"
+	entrypoint_note "waiting up to ${timeout}s for the metadata DB"
 	local status=0
 	python "$STACK_HELPER" wait-db --timeout "$timeout" || status=$?
 	case "$status" in
 		0) ;;
 		3)
-			af_error "the metadata DB refused the login of AIRFLOW_DB_USER=${AIRFLOW_DB_USER} to AIRFLOW_DB_NAME=${AIRFLOW_DB_NAME};" \
+			entrypoint_error "the metadata DB refused the login of AIRFLOW_DB_USER=${AIRFLOW_DB_USER} to AIRFLOW_DB_NAME=${AIRFLOW_DB_NAME};" \
 				"check AIRFLOW_DB_PASSWORD (or AIRFLOW_DB_PASSWORD_FILE) against the password of that role"
 			;;
 		*)
-			af_error "metadata DB not reachable after ${timeout}s; check AIRFLOW_DB_HOST=${AIRFLOW_DB_HOST} and" \
+			entrypoint_error "metadata DB not reachable after ${timeout}s; check AIRFLOW_DB_HOST=${AIRFLOW_DB_HOST} and" \
 				"AIRFLOW_DB_PORT=${AIRFLOW_DB_PORT} (or AIRFLOW__DATABASE__SQL_ALCHEMY_CONN), or raise AIRFLOW_DB_WAIT_TIMEOUT"
 			;;
 	esac
 }
 
-run_init() {
-	wait_for_db
-	af_note "running airflow db migrate"
+airflow_init() {
+	airflow_wait_for_db
+	entrypoint_note "running airflow db migrate"
 	# No `|| true`: a failed migration must fail this container (and everything depending on it).
 	airflow db migrate
-	af_note "ensuring admin user ${AIRFLOW_ADMIN_USERNAME:-admin}"
+	entrypoint_note "ensuring admin user ${AIRFLOW_ADMIN_USERNAME:-admin}"
 	# Creates the user if missing; if it exists, resets its password to AIRFLOW_ADMIN_PASSWORD
 	# (the secret is the single source of truth: after rotating it, re-running init makes the
 	# login work again instead of silently keeping the old password in a long-lived DB volume).
 	python "$STACK_HELPER" ensure-admin
-	af_note "init complete"
-}
-
-_is_sourced() {
-	# https://unix.stackexchange.com/a/215279
-	[ "${#FUNCNAME[@]}" -ge 2 ] &&
-		[ "${FUNCNAME[0]}" = '_is_sourced' ] &&
-		[ "${FUNCNAME[1]}" = 'source' ]
+	entrypoint_note "init complete"
 }
 
 _main() {
@@ -231,20 +250,20 @@ _main() {
 
 	case "$1" in
 		init)
-			setup_env
-			check_required init
-			run_init
+			docker_setup_env
+			docker_verify_minimum_env init
+			airflow_init
 			;;
 		api-server | scheduler | dag-processor | triggerer)
-			setup_env
-			check_required "$1"
+			docker_setup_env
+			docker_verify_minimum_env "$1"
 			# The components need only the derived settings (DB URL, AIRFLOW_CONN_WAREHOUSE); keep
 			# the raw passwords out of their environment, which task processes inherit.
 			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD
 			exec /opt/venv/bin/airflow "$@"
 			;;
 		*)
-			setup_env
+			docker_setup_env
 			exec "$@"
 			;;
 	esac

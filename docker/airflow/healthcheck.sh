@@ -26,14 +26,14 @@
 # Exit status: 0 healthy, 1 unhealthy, 2 usage error.
 set -Eeuo pipefail
 
-mode="${AIRFLOW_HEALTHCHECK_MODE:-light}"
-case "${1:-}" in
-	--light) mode=light && shift ;;
-	--cli) mode=cli && shift ;;
-esac
+# The entrypoint's functions (docker_setup_env, the log functions); sourcing it runs nothing.
+# shellcheck source=entrypoint.sh
+source /usr/local/bin/docker-entrypoint.sh
+ENTRYPOINT_NAME=airflow-healthcheck
+HEALTH_HELPER=/usr/local/lib/airflow-stack/stack_helper.py
 
 # Prints the Airflow component this container runs, or "none".
-detect_component() {
+airflow_detect_component() {
 	local -a argv
 	local i
 	# PID 1 is `tini -- docker-entrypoint.sh <command...>` unless the entrypoint was replaced.
@@ -65,31 +65,38 @@ detect_component() {
 	echo none
 }
 
-component="${1:-$(detect_component)}"
-helper=/usr/local/lib/airflow-stack/stack_helper.py
+_main() {
+	local mode="${AIRFLOW_HEALTHCHECK_MODE:-light}" component job_type host
+	case "${1:-}" in
+		--light) mode=light && shift ;;
+		--cli) mode=cli && shift ;;
+	esac
+	component="${1:-$(airflow_detect_component)}"
+	case "$component" in
+		api-server)
+			exec python "$HEALTH_HELPER" check-http
+			;;
+		scheduler) job_type=SchedulerJob ;;
+		dag-processor) job_type=DagProcessorJob ;;
+		triggerer) job_type=TriggererJob ;;
+		none)
+			echo "no Airflow component runs in this container; nothing to check"
+			exit 0
+			;;
+		*)
+			# Exit status 2 (usage), not entrypoint_error's 1 (unhealthy).
+			entrypoint_log ERROR "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer]"
+			exit 2
+			;;
+	esac
+	docker_setup_env
+	host="${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}"
+	if [ "$mode" = cli ]; then
+		exec /opt/venv/bin/airflow jobs check --job-type "$job_type" --hostname "$host"
+	fi
+	exec python "$HEALTH_HELPER" check-job "$job_type" --hostname "$host"
+}
 
-case "$component" in
-	api-server)
-		exec python "$helper" check-http
-		;;
-	scheduler) job_type=SchedulerJob ;;
-	dag-processor) job_type=DagProcessorJob ;;
-	triggerer) job_type=TriggererJob ;;
-	none)
-		echo "no Airflow component runs in this container; nothing to check"
-		exit 0
-		;;
-	*)
-		echo "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer]" >&2
-		exit 2
-		;;
-esac
-
-# shellcheck source=entrypoint.sh
-source /usr/local/bin/docker-entrypoint.sh
-setup_env
-host="${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}"
-if [ "$mode" = cli ]; then
-	exec /opt/venv/bin/airflow jobs check --job-type "$job_type" --hostname "$host"
+if ! _is_sourced; then
+	_main "$@"
 fi
-exec python "$helper" check-job "$job_type" --hostname "$host"

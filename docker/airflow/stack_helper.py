@@ -35,14 +35,16 @@ JOB_THRESHOLD_ENV = {
 }
 
 
-def _log(msg: str) -> None:
-    print(f"[stack-helper] {msg}", file=sys.stderr, flush=True)
+def _log(msg: str, level: str = "Note") -> None:
+    # The entrypoints' log format (entrypoint_log in entrypoint.sh), on stderr.
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f"{now} [airflow-stack-helper] [{level}] {msg}", file=sys.stderr, flush=True)
 
 
 def _sql_alchemy_conn() -> str:
     url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     if not url:
-        _log("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set (set AIRFLOW_DB_PASSWORD or the URL itself)")
+        _log("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is not set (set AIRFLOW_DB_PASSWORD or the URL itself)", "ERROR")
         sys.exit(2)
     return url
 
@@ -51,7 +53,7 @@ def _psycopg2_kwargs(url: str) -> dict:
     """Turn a postgresql[+psycopg2]:// SQLAlchemy URL into psycopg2.connect() keyword arguments."""
     parts = urllib.parse.urlsplit(url)
     if not parts.scheme.startswith("postgres"):
-        _log(f"unsupported metadata DB scheme {parts.scheme!r}; only postgresql is supported")
+        _log(f"unsupported metadata DB scheme {parts.scheme!r}; only postgresql is supported", "ERROR")
         sys.exit(2)
     kwargs: dict = {
         "host": parts.hostname or "localhost",
@@ -84,10 +86,10 @@ def wait_db(args: argparse.Namespace) -> int:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             # The server answered and refused the login: waiting longer cannot help.
             if "password authentication failed" in reason or "does not exist" in reason:
-                _log(f"the metadata DB refused the login: {reason}")
+                _log(f"the metadata DB refused the login: {reason}", "ERROR")
                 return 3
             if time.monotonic() >= deadline:
-                _log(f"giving up after {attempt} attempts: {reason}")
+                _log(f"giving up after {attempt} attempts: {reason}", "ERROR")
                 return 1
             _log(f"metadata DB {kwargs['host']}:{kwargs['port']} not ready yet: {reason}")
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
@@ -97,7 +99,7 @@ def ensure_admin(_: argparse.Namespace) -> int:
     username = os.environ.get("AIRFLOW_ADMIN_USERNAME") or "admin"
     password = os.environ.get("AIRFLOW_ADMIN_PASSWORD") or ""
     if not password:
-        _log("AIRFLOW_ADMIN_PASSWORD (or AIRFLOW_ADMIN_PASSWORD_FILE) must be set to a non-empty value")
+        _log("AIRFLOW_ADMIN_PASSWORD (or AIRFLOW_ADMIN_PASSWORD_FILE) must be set to a non-empty value", "ERROR")
         return 2
     email = os.environ.get("AIRFLOW_ADMIN_EMAIL") or "admin@example.com"
     firstname = os.environ.get("AIRFLOW_ADMIN_FIRSTNAME") or "Admin"
@@ -114,17 +116,17 @@ def ensure_admin(_: argparse.Namespace) -> int:
         sm = appbuilder.sm
         role = sm.find_role("Admin")
         if role is None:
-            _log("role Admin does not exist; did `airflow db migrate` run with the FAB auth manager?")
+            _log("role Admin does not exist; did `airflow db migrate` run with the FAB auth manager?", "ERROR")
             return 1
         user = sm.find_user(username=username)
         if user is None:
             if not sm.add_user(username, firstname, lastname, email, role, password):
-                _log(f"failed to create user {username!r}")
+                _log(f"failed to create user {username!r}", "ERROR")
                 return 1
             _log(f"created admin user {username!r}")
             return 0
         if not sm.reset_password(user.id, password):
-            _log(f"failed to reset the password of {username!r}")
+            _log(f"failed to reset the password of {username!r}", "ERROR")
             return 1
         if all(r.name != "Admin" for r in user.roles):
             user = sm.find_user(username=username)

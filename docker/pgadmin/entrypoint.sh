@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # docker-entrypoint.sh for the data-stack pgAdmin image (runs under tini).
 #
-# Modelled on docker-library/postgres's docker-entrypoint.sh: small named
-# functions, file_env for *_FILE secrets, first-start initialisation keyed on
-# the presence of the config DB, then `exec` of the server.
+# The stack's one entrypoint dialect, shared with the postgres and airflow
+# images: the skeleton of docker-library/postgres's docker-entrypoint.sh
+# (docker_setup_env, docker_verify_minimum_env, _main, file_env for *_FILE
+# secrets, sourceable via _is_sourced), one log format (entrypoint_note/_warn/
+# _error, the last exits), and this image's own helpers prefixed pgadmin_.
+# First-start initialisation is keyed on the presence of the config DB, then
+# the server is exec'd. Sourcing this file defines the functions, runs nothing.
 #
 # Environment (the image's public contract):
 #   PGADMIN_DEFAULT_EMAIL              admin login; required on first start
@@ -30,46 +34,64 @@
 #                                      (parsed by /etc/pgadmin/config_system.py)
 set -Eeuo pipefail
 
-readonly PGADMIN_DATA_DIR=/var/lib/pgadmin         # == DATA_DIR in config_system.py
-readonly PGADMIN_CONFIG_DB="$PGADMIN_DATA_DIR/pgadmin4.db"
-readonly PGADMIN_PYTHON=/opt/venv/bin/python3
-readonly PGADMIN_HELPER=/usr/local/lib/pgadmin/entrypoint_helper.py
-: "${PGADMIN_APP_DIR:=/opt/venv/lib/python3.13/site-packages/pgadmin4}"
-export PGADMIN_APP_DIR
+ENTRYPOINT_NAME=pgadmin-entrypoint
+PGADMIN_DATA_DIR=/var/lib/pgadmin         # == DATA_DIR in config_system.py
+PGADMIN_CONFIG_DB="$PGADMIN_DATA_DIR/pgadmin4.db"
+PGADMIN_PYTHON=/opt/venv/bin/python3
+PGADMIN_HELPER=/usr/local/lib/pgadmin/entrypoint_helper.py
 
-pgadmin_log() {
-	printf '%s [entrypoint] %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" "$*"
+# --- entrypoint-common: begin ---------------------------------------------------------------------
+# This block is the same, byte for byte, in docker/postgres/docker-entrypoint.sh,
+# docker/airflow/entrypoint.sh and docker/pgadmin/entrypoint.sh; tests/static/entrypoints.test.ts
+# fails naming the file whose copy drifted. Change it in one file, then copy it to the other two.
+# Copies, not one shared file: each build context stays self-contained, so a plain
+# `docker build docker/<image>` and the lock scripts keep working without a second build context,
+# and each image keeps one entrypoint file that init scripts and health checks can source whole.
+
+# entrypoint_log LEVEL MESSAGE...: one line on stderr, "<UTC time> [<ENTRYPOINT_NAME>] [<LEVEL>] <message>".
+# Stderr, so that the stdout of a command run through an entrypoint (`airflow dags list -o json`) stays clean.
+entrypoint_log() {
+	local level=$1
+	shift
+	printf '%s [%s] [%s] %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${ENTRYPOINT_NAME:-entrypoint}" "$level" "$*" >&2
+}
+entrypoint_note() { entrypoint_log Note "$@"; }
+entrypoint_warn() { entrypoint_log Warn "$@"; }
+# entrypoint_error MESSAGE...: logs and exits 1. The message names the variable or file to fix, and how.
+entrypoint_error() {
+	entrypoint_log ERROR "$@"
+	exit 1
 }
 
-pgadmin_error() {
-	printf '%s [entrypoint] error: %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" "$*" >&2
-}
-
-# usage: file_env VAR [DEFAULT]
-#    ie: file_env 'PGADMIN_DEFAULT_PASSWORD' 'example'
-# (will allow for "$PGADMIN_DEFAULT_PASSWORD_FILE" to fill in the value of
-#  "$PGADMIN_DEFAULT_PASSWORD" from a file, especially for Docker's secrets feature)
+# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets), never both.
+# The file's content minus trailing newlines becomes VAR, and VAR_FILE is unset. VAR is exported when it
+# has a value, was set before, or a DEFAULT is given; otherwise it stays unset, so a program's own default
+# applies (an exported empty AIRFLOW__* variable would override Airflow's).
 file_env() {
-	local var="$1"
-	local fileVar="${var}_FILE"
-	local def="${2:-}"
-	if [ "${!var:-}" ] && [ "${!fileVar:-}" ]; then
-		pgadmin_error "both $var and $fileVar are set (but are exclusive); set only one of them"
-		exit 1
+	local var=$1 file_var="${1}_FILE" value=${2:-}
+	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+		entrypoint_error "both $var and $file_var are set (but are exclusive); set only one of them"
 	fi
-	local val="$def"
-	if [ "${!var:-}" ]; then
-		val="${!var}"
-	elif [ "${!fileVar:-}" ]; then
-		if [ ! -r "${!fileVar}" ]; then
-			pgadmin_error "$fileVar=${!fileVar} is not a readable file; fix $fileVar or set $var instead"
-			exit 1
+	if [ -n "${!var:-}" ]; then
+		value=${!var}
+	elif [ -n "${!file_var:-}" ]; then
+		if [ ! -r "${!file_var}" ] || [ -d "${!file_var}" ]; then
+			entrypoint_error "$file_var=${!file_var} is not a readable file for uid $(id -u) (groups $(id -G)); fix the mount or set $var instead"
 		fi
-		val="$(< "${!fileVar}")"
+		value=$(<"${!file_var}")
 	fi
-	export "$var"="$val"
-	unset "$fileVar"
+	if [ -n "$value" ] || [ "$#" -ge 2 ] || [ -n "${!var+set}" ]; then
+		export "$var"="$value"
+	fi
+	unset "$file_var"
 }
+
+# True when this file is being sourced (by an init script, a health check) rather than run: sourcing
+# defines the functions and runs nothing.
+_is_sourced() {
+	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = _is_sourced ] && [ "${FUNCNAME[1]}" = source ]
+}
+# --- entrypoint-common: end -----------------------------------------------------------------------
 
 pgadmin_is_true() {
 	case "${1,,}" in
@@ -80,8 +102,12 @@ pgadmin_is_true() {
 
 # Loads env vars (with *_FILE support) and defaults; sets CONFIG_DB_EXISTS.
 docker_setup_env() {
-	file_env 'PGADMIN_DEFAULT_PASSWORD'
-	file_env 'PGADMIN_PGPASS_PASSWORD'
+	# '' as default: both are exported even when empty, so later checks can read them.
+	file_env PGADMIN_DEFAULT_PASSWORD ''
+	file_env PGADMIN_PGPASS_PASSWORD ''
+
+	: "${PGADMIN_APP_DIR:=/opt/venv/lib/python3.13/site-packages/pgadmin4}"
+	export PGADMIN_APP_DIR
 
 	: "${PGADMIN_DEFAULT_EMAIL:=}"
 	: "${PGADMIN_SERVER_JSON_FILE:=/etc/pgadmin/servers.json}"
@@ -112,25 +138,22 @@ pgadmin_check_config_env() {
 # files in the volume that the normal user cannot open later.
 pgadmin_check_user() {
 	if [ "$(id -u)" = '0' ]; then
-		pgadmin_error "refusing to run pgAdmin as root; run as the image's user 5050:0 (remove --user / user: 0)"
-		exit 1
+		entrypoint_error "refusing to run pgAdmin as root; run as the image's user 5050:0 (remove --user / user: 0)"
 	fi
 }
 
 # The data directory must be writable by the (non-root) server user.
 pgadmin_check_data_dir() {
 	if [ ! -d "$PGADMIN_DATA_DIR" ] || [ ! -w "$PGADMIN_DATA_DIR" ] || [ ! -x "$PGADMIN_DATA_DIR" ]; then
-		pgadmin_error "$PGADMIN_DATA_DIR is not writable by uid $(id -u) (gid $(id -g)); mount a named volume there, or chown the bind-mounted directory to $(id -u):$(id -g) with mode 0700"
-		exit 1
+		entrypoint_error "$PGADMIN_DATA_DIR is not writable by uid $(id -u) (gid $(id -g)); mount a named volume there, or chown the bind-mounted directory to $(id -u):$(id -g) with mode 0700"
 	fi
 }
 
 # Fails early, before anything is written, when a first start lacks or has
 # invalid admin credentials or an invalid servers.json.
-pgadmin_verify_minimum_env() {
+docker_verify_minimum_env() {
 	if [ -z "$PGADMIN_DEFAULT_EMAIL" ] || [ -z "$PGADMIN_DEFAULT_PASSWORD" ]; then
-		pgadmin_error "pgAdmin is uninitialised ($PGADMIN_CONFIG_DB does not exist) and the initial admin account is not specified. Set PGADMIN_DEFAULT_EMAIL and PGADMIN_DEFAULT_PASSWORD (or PGADMIN_DEFAULT_PASSWORD_FILE)."
-		exit 1
+		entrypoint_error "pgAdmin is uninitialised ($PGADMIN_CONFIG_DB does not exist) and the initial admin account is not specified. Set PGADMIN_DEFAULT_EMAIL and PGADMIN_DEFAULT_PASSWORD (or PGADMIN_DEFAULT_PASSWORD_FILE)."
 	fi
 	"$PGADMIN_PYTHON" "$PGADMIN_HELPER" check-account
 	if [ -e "$PGADMIN_SERVER_JSON_FILE" ]; then
@@ -141,7 +164,7 @@ pgadmin_verify_minimum_env() {
 # Removes a config DB that a failed first start created, so that the next
 # start initialises from scratch instead of keeping a half-initialised state.
 pgadmin_abort_init() {
-	pgadmin_error "initialisation failed; removing the partially created $PGADMIN_CONFIG_DB so the next start retries"
+	entrypoint_log ERROR "initialisation failed; removing the partially created $PGADMIN_CONFIG_DB so the next start retries"
 	rm -f -- "$PGADMIN_CONFIG_DB"
 	# and the (still empty) directories pgAdmin created next to it
 	find "$PGADMIN_DATA_DIR" -mindepth 1 -depth -type d -empty -delete 2>/dev/null || :
@@ -149,14 +172,14 @@ pgadmin_abort_init() {
 
 # Creates the config DB (SQLite, schema migrations) and the admin user.
 pgadmin_init_config_db() {
-	pgadmin_log "first start: creating $PGADMIN_CONFIG_DB with admin user $PGADMIN_DEFAULT_EMAIL"
+	entrypoint_note "first start: creating $PGADMIN_CONFIG_DB with admin user $PGADMIN_DEFAULT_EMAIL"
 	local out
 	# pgAdmin's first migration reads the admin account from these two.
 	if ! out="$(PGADMIN_SETUP_EMAIL="$PGADMIN_DEFAULT_EMAIL" \
 		PGADMIN_SETUP_PASSWORD="$PGADMIN_DEFAULT_PASSWORD" \
 		"$PGADMIN_PYTHON" "$PGADMIN_APP_DIR/setup.py" setup-db 2>&1)" \
 		|| [ ! -s "$PGADMIN_CONFIG_DB" ]; then
-		pgadmin_error "pgAdmin setup-db failed:"
+		entrypoint_log ERROR "pgAdmin setup-db failed:"
 		printf '%s\n' "$out" >&2
 		return 1
 	fi
@@ -165,7 +188,7 @@ pgadmin_init_config_db() {
 # usage: pgadmin_load_servers [--replace]
 pgadmin_load_servers() {
 	if [ ! -e "$PGADMIN_SERVER_JSON_FILE" ]; then
-		pgadmin_log "no servers to pre-register: $PGADMIN_SERVER_JSON_FILE does not exist (PGADMIN_SERVER_JSON_FILE)"
+		entrypoint_note "no servers to pre-register: $PGADMIN_SERVER_JSON_FILE does not exist (PGADMIN_SERVER_JSON_FILE)"
 		return 0
 	fi
 	local out
@@ -173,11 +196,11 @@ pgadmin_load_servers() {
 	# so success is judged by its "Added N Server Group(s) and M Server(s)." line.
 	if ! out="$("$PGADMIN_PYTHON" "$PGADMIN_APP_DIR/setup.py" load-servers "$PGADMIN_SERVER_JSON_FILE" --user "$PGADMIN_DEFAULT_EMAIL" "$@" 2>&1)" \
 		|| ! grep -q '^Added [0-9]* Server Group(s) and [0-9]* Server(s)\.$' <<< "$out"; then
-		pgadmin_error "loading $PGADMIN_SERVER_JSON_FILE for $PGADMIN_DEFAULT_EMAIL failed:"
+		entrypoint_log ERROR "loading $PGADMIN_SERVER_JSON_FILE for $PGADMIN_DEFAULT_EMAIL failed:"
 		printf '%s\n' "$out" >&2
 		return 1
 	fi
-	pgadmin_log "$PGADMIN_SERVER_JSON_FILE: $(grep '^Added ' <<< "$out")"
+	entrypoint_note "$PGADMIN_SERVER_JSON_FILE: $(grep '^Added ' <<< "$out")"
 }
 
 # First start: config DB + admin user + servers, all or nothing.
@@ -186,7 +209,7 @@ pgadmin_first_start() {
 	pgadmin_init_config_db
 	pgadmin_load_servers
 	trap - ERR
-	pgadmin_log "first start: initialisation complete"
+	entrypoint_note "first start: initialisation complete"
 }
 
 # pgAdmin's storage directory name for a user: pgadmin.utils.paths.
@@ -217,7 +240,7 @@ pgadmin_pgpass_escape() {
 # the logged-in user's storage directory (get_complete_file_path).
 pgadmin_write_pgpass() {
 	if [ -z "${PGADMIN_PGPASS_PASSWORD:-}" ]; then
-		pgadmin_log "no pgpass written: PGADMIN_PGPASS_PASSWORD / PGADMIN_PGPASS_PASSWORD_FILE not set (the user will be asked for the database password)"
+		entrypoint_note "no pgpass written: PGADMIN_PGPASS_PASSWORD / PGADMIN_PGPASS_PASSWORD_FILE not set (the user will be asked for the database password)"
 		return 0
 	fi
 	local user="$PGADMIN_DEFAULT_EMAIL"
@@ -225,8 +248,7 @@ pgadmin_write_pgpass() {
 		user="$("$PGADMIN_PYTHON" "$PGADMIN_HELPER" first-user "$PGADMIN_CONFIG_DB")"
 	fi
 	if [ -z "$user" ]; then
-		pgadmin_error "cannot tell whose pgpass to write; set PGADMIN_DEFAULT_EMAIL"
-		exit 1
+		entrypoint_error "cannot tell whose pgpass to write; set PGADMIN_DEFAULT_EMAIL"
 	fi
 	local dir pgpass tmp
 	dir="$(pgadmin_storage_dir "$user")"
@@ -243,7 +265,7 @@ pgadmin_write_pgpass() {
 		chmod 0600 -- "$tmp"
 		mv -f -- "$tmp" "$pgpass"
 	)
-	pgadmin_log "wrote $pgpass for $user ($PGADMIN_PGPASS_HOST:$PGADMIN_PGPASS_PORT:*:$PGADMIN_PGPASS_USER)"
+	entrypoint_note "wrote $pgpass for $user ($PGADMIN_PGPASS_HOST:$PGADMIN_PGPASS_PORT:*:$PGADMIN_PGPASS_USER)"
 }
 
 # Removes secrets from the environment that gunicorn (and every process
@@ -258,7 +280,7 @@ pgadmin_exec_gunicorn() {
 	if [[ "$bind_host" == *:* && "$bind_host" != \[* ]]; then
 		bind_host="[$bind_host]"  # bare IPv6 address
 	fi
-	pgadmin_log "starting gunicorn on $bind_host:$PGADMIN_LISTEN_PORT (1 worker, $GUNICORN_THREADS threads)"
+	entrypoint_note "starting gunicorn on $bind_host:$PGADMIN_LISTEN_PORT (1 worker, $GUNICORN_THREADS threads)"
 	cd "$PGADMIN_APP_DIR"
 	# pgAdmin keeps sessions and connection state in process memory: exactly
 	# one worker. --no-control-socket: gunicorn >= 25.1 would otherwise create
@@ -296,16 +318,15 @@ _main() {
 		pgadmin_check_config_env
 		pgadmin_check_data_dir
 		if [ -z "$CONFIG_DB_EXISTS" ]; then
-			pgadmin_verify_minimum_env
+			docker_verify_minimum_env
 			pgadmin_first_start
 		else
-			pgadmin_log "config DB $PGADMIN_CONFIG_DB exists: keeping users and settings (no re-initialisation)"
+			entrypoint_note "config DB $PGADMIN_CONFIG_DB exists: keeping users and settings (no re-initialisation)"
 			if pgadmin_is_true "$PGADMIN_REPLACE_SERVERS_ON_STARTUP"; then
 				if [ -z "$PGADMIN_DEFAULT_EMAIL" ]; then
-					pgadmin_error "PGADMIN_REPLACE_SERVERS_ON_STARTUP needs PGADMIN_DEFAULT_EMAIL (whose servers to replace)"
-					exit 1
+					entrypoint_error "PGADMIN_REPLACE_SERVERS_ON_STARTUP needs PGADMIN_DEFAULT_EMAIL (whose servers to replace)"
 				fi
-				pgadmin_log "PGADMIN_REPLACE_SERVERS_ON_STARTUP=$PGADMIN_REPLACE_SERVERS_ON_STARTUP: replacing the servers of $PGADMIN_DEFAULT_EMAIL"
+				entrypoint_note "PGADMIN_REPLACE_SERVERS_ON_STARTUP=$PGADMIN_REPLACE_SERVERS_ON_STARTUP: replacing the servers of $PGADMIN_DEFAULT_EMAIL"
 				if [ -e "$PGADMIN_SERVER_JSON_FILE" ]; then
 					"$PGADMIN_PYTHON" "$PGADMIN_HELPER" check-servers "$PGADMIN_SERVER_JSON_FILE" >/dev/null
 				fi
@@ -320,4 +341,6 @@ _main() {
 	exec "$@"
 }
 
-_main "$@"
+if ! _is_sourced; then
+	_main "$@"
+fi

@@ -24,9 +24,9 @@ APP_DIR = os.environ.get(
 
 
 def fail(msg):
-    # Same format as the entrypoint's own messages.
-    now = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
-    print(f'{now} [entrypoint] error: {msg}', file=sys.stderr)
+    # The entrypoints' log format (entrypoint_log in entrypoint.sh).
+    now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+    print(f'{now} [pgadmin-entrypoint] [ERROR] {msg}', file=sys.stderr)
     sys.exit(1)
 
 

@@ -3,6 +3,7 @@
 #   - /usr/lib/postgresql/$PG_MAJOR (server and client programs, extensions) without the JIT provider,
 #   - /usr/share/postgresql/$PG_MAJOR (catalog templates, extension SQL, timezone sets),
 #   - the system time-zone database the server was built against,
+#   - xz and zstd, which decompress *.sql.xz and *.sql.zst init files,
 #   - every shared library those programs load (from ldd) that the base image does not already have.
 # For every Debian package a file came from, its dpkg status entry goes to /var/lib/dpkg/status.d/,
 # so image scanners still see the exact package versions (the layout distroless images use).
@@ -42,7 +43,7 @@ copy_library() {
 }
 
 linked_libraries() {
-	find "$rootfs$pg_lib" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
+	find "$rootfs$pg_lib" "$rootfs/usr/bin" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
 		xargs -0 ldd 2>/dev/null |
 		awk '$2 == "=>" && $3 ~ /^\// { print $3 }' |
 		sort -u
@@ -56,6 +57,7 @@ main() {
 	copy_tree "$pg_share" "postgresql-$PG_MAJOR" "postgresql-client-$PG_MAJOR"
 	rm -rf "${rootfs:?}$pg_share/man"
 	copy_tree /usr/share/zoneinfo tzdata
+	copy_tree /usr/bin/xz xz-utils && copy_tree /usr/bin/xzcat xz-utils && copy_tree /usr/bin/zstd zstd
 
 	local lib
 	while read -r lib; do

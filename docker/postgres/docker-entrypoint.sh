@@ -1,62 +1,116 @@
 #!/usr/bin/env bash
-# Entrypoint of the data-stack postgres image. It keeps the official postgres image's contract:
-#   POSTGRES_PASSWORD (required unless POSTGRES_HOST_AUTH_METHOD=trust), POSTGRES_USER, POSTGRES_DB,
-#   POSTGRES_INITDB_ARGS (each also as a *_FILE variant), PGDATA, POSTGRES_HOST_AUTH_METHOD, and
-#   /docker-entrypoint-initdb.d/*.{sh,sql,sql.gz} run in order on an empty data directory only.
-# Differences: the image runs as `postgres` from the start (no gosu), and an initialisation that
-# failed half-way is reported on the next start instead of being silently skipped.
+# Entrypoint of the data-stack postgres image. It keeps the official postgres image's contract and its
+# public function names (docker-library/postgres, docker-entrypoint.sh), so init scripts written for
+# that image work unchanged, including sourced ones that call docker_process_sql and friends:
+#   POSTGRES_PASSWORD (required unless POSTGRES_HOST_AUTH_METHOD=trust), POSTGRES_USER (any role name,
+#   quoted wherever it is used), POSTGRES_DB, POSTGRES_INITDB_ARGS (each also as a *_FILE variant),
+#   POSTGRES_INITDB_WALDIR, POSTGRES_HOST_AUTH_METHOD, PGDATA, and on an empty data directory only
+#   /docker-entrypoint-initdb.d/* in name order: *.sh (run when executable, sourced otherwise), *.sql,
+#   *.sql.gz, *.sql.xz, *.sql.zst (through psql into POSTGRES_DB); anything else is ignored.
+#   Sourcing this file (`source docker-entrypoint.sh`) defines the functions and runs nothing.
+# Public functions, as upstream's: file_env, docker_setup_env, docker_create_db_directories,
+#   docker_verify_minimum_env, docker_init_database_dir, pg_setup_hba_conf, docker_temp_server_start,
+#   docker_temp_server_stop, docker_setup_db, docker_process_init_files, docker_process_sql (also as
+#   "${psql[@]}" inside init files), _pg_want_help, _is_sourced, _main.
+# What this image does differently (functions named stack_*):
+#   - it runs as `postgres` from the start and refuses root (no gosu step-down);
+#   - a first initialisation that failed half-way is reported on the next start instead of being
+#     silently skipped, and the half-made cluster is left untouched;
+#   - POSTGRES_INITDB_ARGS honours shell quotes but is not eval'd (nothing in it is executed);
+#   - errors name the variable or file to fix; remote clients use SCRAM unless told otherwise; no JIT.
 set -Eeuo pipefail
 
-readonly INIT_DIR=/docker-entrypoint-initdb.d
+ENTRYPOINT_NAME=postgres-entrypoint
+INIT_DIR=/docker-entrypoint-initdb.d
 
-log() { printf '%s [entrypoint] %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$*"; }
-die() {
-	printf '%s [entrypoint] error: %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" "$*" >&2
+# --- entrypoint-common: begin ---------------------------------------------------------------------
+# This block is the same, byte for byte, in docker/postgres/docker-entrypoint.sh,
+# docker/airflow/entrypoint.sh and docker/pgadmin/entrypoint.sh; tests/static/entrypoints.test.ts
+# fails naming the file whose copy drifted. Change it in one file, then copy it to the other two.
+# Copies, not one shared file: each build context stays self-contained, so a plain
+# `docker build docker/<image>` and the lock scripts keep working without a second build context,
+# and each image keeps one entrypoint file that init scripts and health checks can source whole.
+
+# entrypoint_log LEVEL MESSAGE...: one line on stderr, "<UTC time> [<ENTRYPOINT_NAME>] [<LEVEL>] <message>".
+# Stderr, so that the stdout of a command run through an entrypoint (`airflow dags list -o json`) stays clean.
+entrypoint_log() {
+	local level=$1
+	shift
+	printf '%s [%s] [%s] %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${ENTRYPOINT_NAME:-entrypoint}" "$level" "$*" >&2
+}
+entrypoint_note() { entrypoint_log Note "$@"; }
+entrypoint_warn() { entrypoint_log Warn "$@"; }
+# entrypoint_error MESSAGE...: logs and exits 1. The message names the variable or file to fix, and how.
+entrypoint_error() {
+	entrypoint_log ERROR "$@"
 	exit 1
 }
 
-# file_env VAR [DEFAULT]: VAR comes from $VAR or from the file named by $VAR_FILE, never both.
+# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets), never both.
+# The file's content minus trailing newlines becomes VAR, and VAR_FILE is unset. VAR is exported when it
+# has a value, was set before, or a DEFAULT is given; otherwise it stays unset, so a program's own default
+# applies (an exported empty AIRFLOW__* variable would override Airflow's).
 file_env() {
-	local var=$1 file_var="${1}_FILE" default=${2:-}
+	local var=$1 file_var="${1}_FILE" value=${2:-}
 	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
-		die "both $var and $file_var are set; set only one of them"
+		entrypoint_error "both $var and $file_var are set (but are exclusive); set only one of them"
 	fi
-	local value=$default
 	if [ -n "${!var:-}" ]; then
 		value=${!var}
 	elif [ -n "${!file_var:-}" ]; then
-		[ -r "${!file_var}" ] || die "$file_var points to '${!file_var}', which does not exist or is not readable by uid $(id -u)"
+		if [ ! -r "${!file_var}" ] || [ -d "${!file_var}" ]; then
+			entrypoint_error "$file_var=${!file_var} is not a readable file for uid $(id -u) (groups $(id -G)); fix the mount or set $var instead"
+		fi
 		value=$(<"${!file_var}")
 	fi
-	export "$var"="$value"
+	if [ -n "$value" ] || [ "$#" -ge 2 ] || [ -n "${!var+set}" ]; then
+		export "$var"="$value"
+	fi
 	unset "$file_var"
 }
 
-setup_env() {
-	file_env POSTGRES_PASSWORD
+# True when this file is being sourced (by an init script, a health check) rather than run: sourcing
+# defines the functions and runs nothing.
+_is_sourced() {
+	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = _is_sourced ] && [ "${FUNCNAME[1]}" = source ]
+}
+# --- entrypoint-common: end -----------------------------------------------------------------------
+
+# Loads the settings the other functions use; call it first.
+docker_setup_env() {
+	# '' as default: exported even when empty, as upstream does.
+	file_env POSTGRES_PASSWORD ''
 	file_env POSTGRES_USER postgres
 	file_env POSTGRES_DB "$POSTGRES_USER"
-	file_env POSTGRES_INITDB_ARGS
+	file_env POSTGRES_INITDB_ARGS ''
 	: "${POSTGRES_HOST_AUTH_METHOD:=}"
-	DATABASE_ALREADY_EXISTS=
+	declare -g DATABASE_ALREADY_EXISTS=
+	# PG_VERSION specifically: initdb writes it, so it marks a data directory and not just any file.
 	if [ -s "$PGDATA/PG_VERSION" ]; then
 		DATABASE_ALREADY_EXISTS=true
 	fi
-	INIT_MARKER=$PGDATA/.data-stack-init-incomplete
+	declare -g STACK_INIT_MARKER=$PGDATA/.data-stack-init-incomplete
 }
 
-create_data_directories() {
+docker_create_db_directories() {
 	mkdir -p "$PGDATA" 2>/dev/null ||
-		die "cannot create PGDATA='$PGDATA' as uid $(id -u); give that uid ownership of its parent directory"
+		entrypoint_error "cannot create PGDATA='$PGDATA' as uid $(id -u); give that uid ownership of its parent directory"
 	[ -w "$PGDATA" ] ||
-		die "PGDATA='$PGDATA' is not writable by uid $(id -u) (owner: $(stat -c '%u:%g' "$PGDATA")); chown it to $(id -u) or mount a named volume there"
+		entrypoint_error "PGDATA='$PGDATA' is not writable by uid $(id -u) (owner: $(stat -c '%u:%g' "$PGDATA")); chown it to $(id -u) or mount a named volume there"
+	# PostgreSQL checks this directory's mode itself; a failure here shows up there with its own message.
 	chmod 0700 "$PGDATA" 2>/dev/null || :
-	mkdir -p /var/run/postgresql
+	mkdir -p /var/run/postgresql 2>/dev/null || :
+	if [ -n "${POSTGRES_INITDB_WALDIR:-}" ]; then
+		mkdir -p "$POSTGRES_INITDB_WALDIR" 2>/dev/null && [ -w "$POSTGRES_INITDB_WALDIR" ] ||
+			entrypoint_error "POSTGRES_INITDB_WALDIR='$POSTGRES_INITDB_WALDIR' cannot be created or written by uid $(id -u); chown it or mount a volume there"
+		chmod 0700 "$POSTGRES_INITDB_WALDIR"
+	fi
 }
 
-verify_minimum_env() {
+# Only on an empty data directory: a superuser password, or an explicit choice of trust.
+docker_verify_minimum_env() {
 	if [ -z "$POSTGRES_PASSWORD" ] && [ "$POSTGRES_HOST_AUTH_METHOD" != trust ]; then
-		die "$(
+		entrypoint_error "$(
 			cat <<-EOF
 				the database is not initialised and no superuser password is set.
 				  Set POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE) to a non-empty value.
@@ -65,16 +119,14 @@ verify_minimum_env() {
 		)"
 	fi
 	if [ "$POSTGRES_HOST_AUTH_METHOD" = trust ]; then
-		log "WARNING: POSTGRES_HOST_AUTH_METHOD=trust: every TCP client may log in as any role without a password"
+		entrypoint_warn "POSTGRES_HOST_AUTH_METHOD=trust: every TCP client may log in as any role without a password"
 	fi
-	case "$POSTGRES_USER" in
-	*[!A-Za-z0-9_]* | [0-9]* | '') die "POSTGRES_USER='$POSTGRES_USER' is not a plain role name; use letters, digits and _ (not leading)" ;;
-	esac
 }
 
-refuse_half_initialised_directory() {
-	[ -e "$INIT_MARKER" ] || return 0
-	die "$(
+# The first start's marker is still there: its init scripts did not all succeed.
+stack_refuse_half_initialised_pgdata() {
+	[ -e "$STACK_INIT_MARKER" ] || return 0
+	entrypoint_error "$(
 		cat <<-EOF
 			the first start did not finish initialising PGDATA='$PGDATA' (see that start's log: an init script in $INIT_DIR failed).
 			  The directory holds the half-made cluster and is left untouched. Fix the cause, then remove the volume
@@ -83,116 +135,186 @@ refuse_half_initialised_directory() {
 	)"
 }
 
-init_database_dir() {
-	local -a initdb_args=()
-	read -r -a initdb_args <<<"$POSTGRES_INITDB_ARGS"
-	log "initialising a new cluster in $PGDATA"
+# POSTGRES_INITDB_ARGS as words, shell quotes honoured, nothing executed (upstream evals the variable).
+stack_initdb_args() {
+	declare -ga STACK_INITDB_ARGS=()
+	[ -n "$POSTGRES_INITDB_ARGS" ] || return 0
+	xargs true <<<"$POSTGRES_INITDB_ARGS" 2>/dev/null ||
+		entrypoint_error "POSTGRES_INITDB_ARGS='$POSTGRES_INITDB_ARGS' has an unmatched quote; quote each argument as in a shell"
+	mapfile -d '' -t STACK_INITDB_ARGS < <(xargs printf '%s\0' <<<"$POSTGRES_INITDB_ARGS")
+}
+
+# usage: docker_init_database_dir [initdb args...]: initdb with POSTGRES_USER as superuser, then
+# POSTGRES_INITDB_WALDIR, POSTGRES_INITDB_ARGS and the arguments given.
+docker_init_database_dir() {
+	if [ -n "${POSTGRES_INITDB_WALDIR:-}" ]; then
+		set -- --waldir "$POSTGRES_INITDB_WALDIR" "$@"
+	fi
+	stack_initdb_args
+	entrypoint_note "initialising a new cluster in $PGDATA"
+	# The password file ends in a newline: initdb refuses an empty --pwfile.
 	initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
-		--auth-local=trust --auth-host=trust "${initdb_args[@]}"
-	touch "$INIT_MARKER"
+		--auth-local=trust --auth-host=trust "${STACK_INITDB_ARGS[@]}" "$@"
 }
 
-# Local socket and loopback stay trusted for the entrypoint and the health check inside the container;
-# every other TCP client must authenticate, with SCRAM unless told otherwise.
-setup_hba_conf() {
-	local method=${POSTGRES_HOST_AUTH_METHOD:-$(postgres -C password_encryption)}
-	printf '\n# data-stack: every remote TCP client\nhost all all all %s\n' "$method" >>"$PGDATA/pg_hba.conf"
+# usage: pg_setup_hba_conf [postgres args...]: every remote TCP client authenticates with
+# POSTGRES_HOST_AUTH_METHOD, by default the server's password_encryption (SCRAM). The local socket and
+# loopback stay trusted for the entrypoint and the health check inside the container.
+pg_setup_hba_conf() {
+	if [ "${1:-}" = postgres ]; then
+		shift
+	fi
+	: "${POSTGRES_HOST_AUTH_METHOD:=$(postgres -C password_encryption "$@")}"
+	{
+		printf '\n# data-stack: every remote TCP client\n'
+		if [ "$POSTGRES_HOST_AUTH_METHOD" = trust ]; then
+			printf '# warning: trust lets any client in as any role\n'
+		fi
+		printf 'host all all all %s\n' "$POSTGRES_HOST_AUTH_METHOD"
+	} >>"$PGDATA/pg_hba.conf"
 }
 
-temp_server_start() {
-	# Unix socket only: nothing outside the container can connect while the init scripts run.
-	PGUSER=$POSTGRES_USER pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p ${PGPORT:-5432}" -w start
+# usage: docker_temp_server_start [postgres args...]: a server on the Unix socket only, so nothing
+# outside the container can connect while the init files run.
+docker_temp_server_start() {
+	if [ "${1:-}" = postgres ]; then
+		shift
+	fi
+	set -- "$@" -c listen_addresses='' -p "${PGPORT:-5432}"
+	# NOTIFY_SOCKET unset: the temporary server must not tell a supervisor that the service is ready.
+	NOTIFY_SOCKET='' PGUSER="${PGUSER:-$POSTGRES_USER}" \
+		pg_ctl -D "$PGDATA" -o "$(printf '%q ' "$@")" -w start
 }
 
-temp_server_stop() {
-	PGUSER=$POSTGRES_USER pg_ctl -D "$PGDATA" -m fast -w stop
+docker_temp_server_stop() {
+	PGUSER="${PGUSER:-$POSTGRES_USER}" pg_ctl -D "$PGDATA" -m fast -w stop
 }
 
-psql_init() {
-	PGHOST= PGHOSTADDR= psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc "$@"
+# usage: docker_process_sql [psql args...]: psql as POSTGRES_USER into POSTGRES_DB (when set) over the
+# socket, stopping at the first error. e.g. docker_process_sql --dbname=app <<<'INSERT …'; docker_process_sql -f x.sql
+docker_process_sql() {
+	local -a query_runner=(psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc)
+	if [ -n "${POSTGRES_DB:-}" ]; then
+		query_runner+=(--dbname "$POSTGRES_DB")
+	fi
+	PGHOST='' PGHOSTADDR='' "${query_runner[@]}" "$@"
 }
 
-create_initial_database() {
-	[ "$POSTGRES_DB" = postgres ] && return 0
-	local exists
-	exists=$(psql_init --dbname postgres --set db="$POSTGRES_DB" --tuples-only <<-'EOSQL'
+# Creates POSTGRES_DB unless it exists (postgres always does). The name is passed as a psql variable
+# and quoted by psql, so any name works.
+docker_setup_db() {
+	local db=$POSTGRES_DB exists
+	exists=$(POSTGRES_DB='' docker_process_sql --dbname postgres --set db="$db" --tuples-only <<-'EOSQL'
 		SELECT 1 FROM pg_database WHERE datname = :'db';
 	EOSQL
 	)
-	[ -n "$exists" ] || psql_init --dbname postgres --set db="$POSTGRES_DB" <<-'EOSQL'
-		CREATE DATABASE :"db";
-	EOSQL
+	if [ -z "$exists" ]; then
+		POSTGRES_DB='' docker_process_sql --dbname postgres --set db="$db" <<-'EOSQL'
+			CREATE DATABASE :"db";
+		EOSQL
+	fi
 }
 
-# run_init_files FILE...: *.sh is executed when executable and sourced otherwise (so it can use this
-# script's functions and variables); *.sql and *.sql.gz go through psql into POSTGRES_DB.
-run_init_files() {
+# usage: docker_process_init_files FILE...: *.sh is run when executable and sourced otherwise (it then
+# sees this script's functions and variables); *.sql, *.sql.gz, *.sql.xz and *.sql.zst go through
+# docker_process_sql; anything else is ignored with a log line.
+docker_process_init_files() {
+	# Init files written for the official image may use "${psql[@]}" (its older name for docker_process_sql).
+	# shellcheck disable=SC2034 # used by the sourced init files, not here
+	psql=(docker_process_sql)
 	local f
 	for f; do
 		case "$f" in
 		*.sh)
 			if [ -x "$f" ]; then
-				log "running $f"
+				entrypoint_note "running $f"
 				"$f"
 			else
-				log "sourcing $f"
-				# shellcheck disable=SC1090
+				entrypoint_note "sourcing $f"
+				# Sourced as the official image sources them: without nounset, which its entrypoint
+				# does not set, so scripts that read unset variables keep working.
+				set +u
+				# shellcheck disable=SC1090 # the init file is only known at run time
 				. "$f"
+				set -u
 			fi
 			;;
 		*.sql)
-			log "running $f"
-			psql_init --dbname "$POSTGRES_DB" -f "$f"
+			entrypoint_note "running $f"
+			docker_process_sql -f "$f"
 			;;
 		*.sql.gz)
-			log "running $f"
-			gunzip -c "$f" | psql_init --dbname "$POSTGRES_DB"
+			entrypoint_note "running $f"
+			gunzip -c "$f" | docker_process_sql
 			;;
-		*) log "ignoring $f (not .sh, .sql or .sql.gz)" ;;
+		*.sql.xz)
+			entrypoint_note "running $f"
+			xzcat "$f" | docker_process_sql
+			;;
+		*.sql.zst)
+			entrypoint_note "running $f"
+			zstd -dc "$f" | docker_process_sql
+			;;
+		*) entrypoint_note "ignoring $f (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)" ;;
 		esac
 	done
 }
 
-initialise_cluster() {
-	verify_minimum_env
-	ls "$INIT_DIR/" >/dev/null || die "cannot list $INIT_DIR as uid $(id -u); make it readable"
-	init_database_dir
-	setup_hba_conf
-	export PGPASSWORD=${PGPASSWORD:-$POSTGRES_PASSWORD}
-	temp_server_start
-	create_initial_database
-	shopt -s nullglob
-	run_init_files "$INIT_DIR"/*
-	shopt -u nullglob
-	temp_server_stop
-	unset PGPASSWORD
-	rm -f "$INIT_MARKER"
-	log "initialisation complete; starting PostgreSQL"
+# The marker lives in PGDATA from initdb until the last init file succeeded.
+stack_mark_init_incomplete() { touch "$STACK_INIT_MARKER"; }
+stack_mark_init_complete() { rm -f "$STACK_INIT_MARKER"; }
+
+stack_refuse_root() {
+	if [ "$(id -u)" = 0 ]; then
+		entrypoint_error "do not run this image as root; it runs as 'postgres' (uid 999) by default (remove --user / user: 0)"
+	fi
 }
 
-# Sourcing this file (from an init .sh) only defines the functions.
-is_sourced() {
-	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = is_sourced ] && [ "${FUNCNAME[1]}" = source ]
+# True when the arguments ask postgres for something that exits at once (help, version).
+_pg_want_help() {
+	local arg
+	for arg; do
+		case "$arg" in
+		-'?' | --help | --describe-config | -V | --version) return 0 ;;
+		esac
+	done
+	return 1
 }
 
-main() {
-	if [ "${1:0:1}" = - ]; then
+_main() {
+	# A first argument that looks like a flag is meant for the server.
+	if [ "$#" -eq 0 ] || [ "${1:0:1}" = - ]; then
 		set -- postgres "$@"
 	fi
-	if [ "$1" = postgres ] && ! printf '%s\n' "$@" | grep -qxE -- '-(\?|V)|--(help|describe-config|version)'; then
-		[ "$(id -u)" != 0 ] || die "do not run this image as root; it runs as 'postgres' (uid 999) by default"
-		setup_env
-		create_data_directories
-		refuse_half_initialised_directory
+	if [ "${1:-}" = postgres ] && ! _pg_want_help "$@"; then
+		stack_refuse_root
+		docker_setup_env
+		docker_create_db_directories
+		stack_refuse_half_initialised_pgdata
 		if [ -z "$DATABASE_ALREADY_EXISTS" ]; then
-			initialise_cluster
+			docker_verify_minimum_env
+			ls "$INIT_DIR/" >/dev/null || entrypoint_error "cannot list $INIT_DIR as uid $(id -u); make it readable"
+			docker_init_database_dir
+			stack_mark_init_incomplete
+			pg_setup_hba_conf "$@"
+			# For psql, should POSTGRES_INITDB_ARGS ask for passwords on the local socket too.
+			export PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}"
+			docker_temp_server_start "$@"
+			docker_setup_db
+			shopt -s nullglob
+			docker_process_init_files "$INIT_DIR"/*
+			shopt -u nullglob
+			docker_temp_server_stop
+			unset PGPASSWORD
+			stack_mark_init_complete
+			entrypoint_note "initialisation complete; starting PostgreSQL"
 		else
-			log "PGDATA already holds a cluster; skipping initialisation"
+			entrypoint_note "PGDATA already holds a cluster; skipping initialisation"
 		fi
 	fi
 	exec "$@"
 }
 
-if ! is_sourced; then
-	main "$@"
+if ! _is_sourced; then
+	_main "$@"
 fi

@@ -1,4 +1,8 @@
 // Rules every Dockerfile in docker/ follows, checked on the parsed Dockerfile (dockerfile-ast), not by grep.
+// Only the rules hadolint lacks live here; hadolint (scripts/lint.sh, `npm run lint`) checks the others, which
+// this file used to check as well: `apt-get install --no-install-recommends` (DL3015), an exec-form ENTRYPOINT
+// (DL3025) and a last USER that is not root (DL3002). hadolint's own HEALTHCHECK rule (DL3057) judges every build
+// stage, so the one-health-check-in-the-runtime-stage rule stays here.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
@@ -78,11 +82,10 @@ describe.each(images)("docker/%s/Dockerfile", (image) => {
     expect(runtimePackages.filter((pkg) => COMPILERS.test(pkg))).toEqual([]);
   });
 
-  it("installs Debian packages without recommends, and pins the version of the main ones", () => {
+  it("pins the version of the main Debian packages", () => {
     let pinned = 0;
     for (const stage of stages) {
       for (const run of keyword(stage, "RUN").map(text).filter((line) => line.includes("apt-get install"))) {
-        expect(run, "apt-get install").toMatch(/--no-install-recommends/);
         pinned += aptPackages(run).filter((pkg) => /=\S+/.test(pkg)).length;
       }
     }
@@ -99,13 +102,11 @@ describe.each(images)("docker/%s/Dockerfile", (image) => {
     }
   });
 
-  it("ends as a non-root user, with a health check, an exec-form entrypoint and no ADD", () => {
-    const user = keyword(final, "USER").at(-1);
-    expect(user, "USER in the runtime stage").toBeDefined();
-    expect(["root", "0"]).not.toContain(args(user as Instruction)[0]?.split(":")[0]);
+  // hadolint flags a last USER that is root (DL3002), but not a runtime stage without any USER; and its ADD rule
+  // (DL3020) lets an ADD of a URL through, which downloads outside the pinned package managers.
+  it("names a USER and one health check in the runtime stage, and uses no ADD", () => {
+    expect(keyword(final, "USER").at(-1), "USER in the runtime stage").toBeDefined();
     expect(keyword(final, "HEALTHCHECK").length, "HEALTHCHECK").toBe(1);
-    const entrypoint = keyword(final, "ENTRYPOINT").at(-1);
-    expect(entrypoint && text(entrypoint).trim().startsWith("["), "ENTRYPOINT in JSON form").toBe(true);
     expect(stages.flatMap((stage) => keyword(stage, "ADD"))).toEqual([]);
   });
 
