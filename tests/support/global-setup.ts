@@ -14,6 +14,7 @@ import {
   STACK_LOG_ROOT,
   type StackInfo,
 } from "./data-stack.ts";
+import { prepareDagFolderCopy } from "./dag-folder.ts";
 import { removeAbandonedTestProjects } from "./leftovers.ts";
 import { freshSettings } from "./settings.ts";
 
@@ -44,6 +45,8 @@ export default async function setup(project: TestProject) {
   const settings = await freshSettings();
   const logDirectory = path.join(STACK_LOG_ROOT, settings.projectName);
   const environment = new DataStackEnvironment(settings).withLogDirectory(logDirectory);
+  // A copy of compose/dags that tests may change; kept with the logs when the run fails.
+  environment.withEnvironment(await prepareDagFolderCopy(path.join(logDirectory, "dags")));
   // Test workers inherit it: the stacks they start log into this run's folder.
   process.env[RUN_LOG_DIRECTORY_VARIABLE] = logDirectory;
   if (process.env.STACK_SERVICES) environment.withServices(...process.env.STACK_SERVICES.split(","));
