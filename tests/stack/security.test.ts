@@ -97,7 +97,9 @@ describeStack("security posture of the running stack", (stack) => {
     const listing = await execIn(stack, "postgres", ["sh", "-c", "stat -c '%a %u %g %n' /run/stack-secrets /run/stack-secrets/*"]);
     const [dir, ...files] = listing.trim().split("\n");
     expect(dir).toMatch(/^750 0 2000 /);
-    expect(files.length).toBe(8);
+    // The 8 secrets, and the Airflow connections file `secrets-init connection set` writes.
+    expect(files.length).toBe(9);
+    expect(files.some((file) => file.endsWith("/airflow_connections.env"))).toBe(true);
     for (const file of files) expect(file).toMatch(/^440 0 2000 /);
     const write = await execIn(stack, "airflow-scheduler", ["sh", "-c", "{ echo x > /run/stack-secrets/postgres_password; } 2>&1 || true"]);
     expect(write).toMatch(/Read-only file system|Permission denied/);
