@@ -73,7 +73,7 @@ host_missing() {
 		# The base image: present, or pullable (what `docker compose build` would do anyway).
 		if [ -n "$api" ]; then
 			local base=${BASE_IMAGE:-debian:trixie-slim}
-			docker image inspect "$base" >/dev/null 2>&1 || timeout 120 docker pull -q "$base" >/dev/null 2>&1 || echo base-image
+			docker image inspect "$base" >/dev/null 2>&1 || timeout 60 docker pull -q "$base" >/dev/null 2>&1 || echo base-image
 		fi
 	fi
 	if [ "$purpose" = test ]; then
