@@ -4,7 +4,6 @@ import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { COMPOSE_DIR, docker } from "./compose.ts";
 import type { StackInfo } from "./data-stack.ts";
-import { container } from "./stack.ts";
 
 /** The variable compose's Airflow services take their DAG folder's host path from. */
 export const DAGS_DIR_VARIABLE = "AIRFLOW_DAGS_DIR";
@@ -34,7 +33,7 @@ export async function writableDagFolder(stack: StackInfo): Promise<string> {
     "inspect",
     "--format",
     `{{range .Mounts}}{{if eq .Destination "${CONTAINER_DAGS_DIR}"}}{{.Source}}{{end}}{{end}}`,
-    container(stack, "airflow-dag-processor").name,
+    dagProcessorName(stack),
   ]);
   const source = stdout.trim();
   if (!source) throw new Error(`the dag-processor of ${stack.settings.projectName} mounts nothing at ${CONTAINER_DAGS_DIR}`);
@@ -45,6 +44,13 @@ export async function writableDagFolder(stack: StackInfo): Promise<string> {
     );
   }
   return source;
+}
+
+// Not stack.ts's container(): this module is also loaded by globalSetup and the benchmark, outside vitest's workers.
+function dagProcessorName(stack: StackInfo): string {
+  const found = stack.containers["airflow-dag-processor"];
+  if (!found) throw new Error(`the stack ${stack.settings.projectName} runs no airflow-dag-processor`);
+  return found.name;
 }
 
 /** Writes a DAG file into the stack's DAG folder, readable by the containers' user. */
