@@ -1,5 +1,5 @@
 // `npm run bench`: measures the stack on this machine (image sizes and build times, a DAG-only change,
-// time to healthy, idle memory, the test suite's wall time), checks the budgets, and writes
+// how fast DAG files are picked up, time to healthy, idle memory, the test suite's wall time), checks the budgets, and writes
 // bench-results/<UTC timestamp>.md|.json plus latest.md|.json. Progress goes to stderr, the report to stdout.
 //
 //   npm run bench -- [--boots N] [--idle-seconds S] [--skip-tests] [--prune-cache-mounts]
@@ -16,6 +16,7 @@ import {
   log,
   machineInfo,
   measureDagChange,
+  measureDagPickup,
   measureImage,
   measureImportFloor,
   measureStack,
@@ -77,6 +78,7 @@ async function runMeasurements(options: BenchOptions, results: BenchResults, run
   results.images = [];
   for (const spec of IMAGES) results.images.push(await measureImage(spec, images[spec.name] ?? ""));
   results.dagChange = await measureDagChange(images);
+  results.dagPickup = await measureDagPickup(3, options.idleSeconds, path.join(runDirectory, "stack-logs"));
   results.stack = await measureStack(options.boots, options.idleSeconds, path.join(runDirectory, "stack-logs"));
   results.floor = await measureImportFloor(images.airflow ?? "");
   results.tests = options.skipTests ? { measured: false } : await measureTestSuite(path.join(runDirectory, "npm-test.log"));

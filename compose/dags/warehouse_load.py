@@ -19,12 +19,15 @@ Table (created by the first task if missing)
         loaded_at     timestamptz   default now()
         PRIMARY KEY (run_id, line_no)
 
+Parameters (trigger ``conf``)
+    ``cities``: a list of city names; only their lines are loaded. Absent or null: every line.
+
 Semantics
-    Every DAG run inserts one row per CSV line, tagged with its own ``run_id``; runs never touch
+    Every DAG run inserts one row per (selected) CSV line, tagged with its own ``run_id``; runs never touch
     each other's rows. The load is idempotent per run: it deletes the run's rows and inserts the
     file again in one transaction, so task retries or clearing the run leave exactly one copy.
     The ``check_rows`` task fails the run unless the table holds exactly as many rows for this
-    ``run_id`` as the CSV has data lines.
+    ``run_id`` as ``load_csv`` loaded (its return value, an XCom).
 
 Finding the rows of one run (e.g. from a test)
     Trigger with ``POST /api/v2/dags/warehouse_load/dagRuns`` (``{"logical_date": null}``), take
@@ -42,7 +45,7 @@ import datetime
 from pathlib import Path
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 WAREHOUSE_CONN_ID = "warehouse"
 TABLE = "raw.city_temperatures"
@@ -90,6 +93,14 @@ def read_rows() -> list[tuple]:
     max_active_runs=4,
     default_args={"retries": 1, "retry_delay": datetime.timedelta(seconds=10)},
     tags=["example", "warehouse"],
+    params={
+        "cities": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            description="Load only these cities (e.g. [\"Oslo\"]); empty: every line of the CSV",
+        ),
+    },
     doc_md=__doc__,
 )
 def warehouse_load():
@@ -103,12 +114,15 @@ def warehouse_load():
     )
 
     @task
-    def load_csv(run_id: str | None = None) -> int:
-        # run_id is filled in from the task context (Airflow passes context keys by name).
+    def load_csv(run_id: str | None = None, params: dict | None = None) -> int:
+        # run_id and params are filled in from the task context (Airflow passes context keys by name).
         assert run_id, "run_id missing from the task context"
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         rows = read_rows()
+        cities = (params or {}).get("cities")
+        if cities:
+            rows = [row for row in rows if row[2] in cities]
         hook = PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID)
         with hook.get_conn() as conn, conn.cursor() as cur:
             # psycopg2's connection context manager commits on success, rolls back on error.

@@ -9,12 +9,19 @@
 #   secrets-init.sh set VAR
 #                          store the value of VAR even where it differs from the stored one: the last step
 #                          of changing a secret on purpose (README.md, "Changing a secret")
+#   secrets-init.sh connection set ID     read an Airflow connection URI from stdin and keep it as ID
+#   secrets-init.sh connection remove ID  forget connection ID
+#   secrets-init.sh connection list       print the IDs (not the URIs)
+#                          Airflow reads these from $CONNECTIONS_FILE (its LocalFilesystemBackend), so a
+#                          connection's password is in neither compose, .env, git nor the metadata database.
 #
 # A value given in the environment that differs from the stored one is refused where taking it would break
 # existing data (database role passwords, the Fernet key that encrypts Airflow connections).
 set -Eeuo pipefail
 
 SECRETS_DIR=${SECRETS_DIR:-/run/stack-secrets}
+# One `ID=URI` line per connection (Airflow's .env format for LocalFilesystemBackend).
+readonly CONNECTIONS_FILE=airflow_connections.env
 
 # name  variable  kind  on-change
 #   kind: password | fernet | token
@@ -108,7 +115,43 @@ init() {
 		# shellcheck disable=SC2086 # the table's columns are meant to split
 		init_secret $entry
 	done
+	# Airflow's secrets backend refuses a missing file; an empty one means "no extra connections".
+	[ -e "$SECRETS_DIR/$CONNECTIONS_FILE" ] || store "$CONNECTIONS_FILE" ""
 	log "secrets ready in $SECRETS_DIR"
+}
+
+connection() {
+	local action=${1:-} id=${2:-} file=$SECRETS_DIR/$CONNECTIONS_FILE uri kept nl=$'\n'
+	local usage="usage: secrets-init.sh connection set ID (URI on stdin) | connection remove ID | connection list"
+	[ -d "$SECRETS_DIR" ] || die "$SECRETS_DIR is not mounted; the compose file mounts the volume 'stack-secrets' there"
+	case "$action" in
+	list)
+		[ -s "$file" ] && cut -d= -f1 "$file"
+		return 0
+		;;
+	set | remove) ;;
+	*) die "$usage" ;;
+	esac
+	[[ "$id" =~ ^[A-Za-z0-9_-]+$ ]] || die "connection ID '$id' must be letters, digits, '_' or '-'; $usage"
+	# Every other connection's line, newline-terminated.
+	kept=$([ -s "$file" ] && grep -v "^$id=" "$file" || true)
+	kept=${kept:+$kept$nl}
+	if [ "$action" = remove ]; then
+		store "$CONNECTIONS_FILE" "$kept"
+		log "removed connection $id"
+		return 0
+	fi
+	if [ -t 0 ]; then
+		printf 'URI of connection %s (not echoed): ' "$id" >&2
+		IFS= read -rs uri || true
+		printf '\n' >&2
+	else
+		IFS= read -r uri || true
+	fi
+	[[ "$uri" == *://* ]] ||
+		die "connection $id: give its URI on stdin, e.g. postgresql://user:pass%40word@host.docker.internal:5432/db (percent-encode special characters)"
+	store "$CONNECTIONS_FILE" "$kept$id=$uri$nl"
+	log "stored connection $id; Airflow reads it at its next use, no restart needed"
 }
 
 show() {
@@ -144,5 +187,6 @@ case "${1:-init}" in
 init) init ;;
 show) show ;;
 set) set_secret "${2:-}" ;;
-*) die "usage: secrets-init.sh [init|show|set VAR]" ;;
+connection) connection "${2:-}" "${3:-}" ;;
+*) die "usage: secrets-init.sh [init|show|set VAR|connection set|remove|list ID]" ;;
 esac

@@ -1,6 +1,7 @@
 // The benchmark's measurements, one function and one result type each.
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -11,9 +12,13 @@ import { docker } from "../../tests/support/process.ts";
 import type { StartedDataStack } from "../../tests/support/started-data-stack.ts";
 import { composeConfig } from "../../tests/support/compose-model.ts";
 import { type ContainerDetails, inspectProject } from "../../tests/support/running-stack.ts";
-import { cpuSeconds, CpuSampler } from "./cpu.ts";
+import { CpuSampler } from "./cpu.ts";
+import { container } from "../../tests/support/stack-info.ts";
 import { freshSettings, type StackSettings } from "../../tests/support/settings.ts";
 import { IMAGES, type ImageName, type ImageSpec, stackImageTag } from "../../tests/support/images.ts";
+import { airflowApi } from "../../tests/support/airflow.ts";
+import { containerCpuSeconds, meanCpuShare } from "../../tests/support/container-cpu.ts";
+import { minimalDagSource, prepareDagFolderCopy, writeDagFile } from "../../tests/support/dag-folder.ts";
 import { releaseProject, trackChild, trackProject, withAppendedComment } from "./cleanup.ts";
 
 export function log(message: string): void {
@@ -335,10 +340,6 @@ function parseMemUsage(usage: string): number {
 
 const IDLE_CPU_WINDOW_SECONDS = 60;
 
-async function containerId(name: string): Promise<string> {
-  return (await docker(["inspect", "--format", "{{.Id}}", name])).stdout.trim();
-}
-
 async function idleMemory(projectName: string, idleSeconds: number): Promise<MemoryResult> {
   log(`stack healthy; idling ${idleSeconds} s before reading docker stats…`);
   await sleep(idleSeconds * 1000);
@@ -355,9 +356,9 @@ async function idleMemory(projectName: string, idleSeconds: number): Promise<Mem
   if (serviceOf.size === 0) throw new Error(`${projectName}: no running containers to measure`);
   // CPU over the last part of the idle phase: the stack has settled, and only its steady loops run.
   const window = Math.min(IDLE_CPU_WINDOW_SECONDS, idleSeconds);
-  const before = new Map(await Promise.all([...serviceOf.keys()].map(async (name) => [name, (await cpuSeconds(await containerId(name))) ?? 0] as const)));
+  const before = new Map(await Promise.all([...serviceOf.keys()].map(async (name) => [name, await containerCpuSeconds(name)] as const)));
   await sleep(window * 1000);
-  const after = new Map(await Promise.all([...serviceOf.keys()].map(async (name) => [name, (await cpuSeconds(await containerId(name))) ?? 0] as const)));
+  const after = new Map(await Promise.all([...serviceOf.keys()].map(async (name) => [name, await containerCpuSeconds(name)] as const)));
   const { stdout } = await docker(["stats", "--no-stream", "--format", "{{json .}}", ...serviceOf.keys()]);
   const containers = stdout
     .split("\n")
@@ -434,4 +435,80 @@ export async function measureTestSuite(logFile: string): Promise<TestSuiteResult
   await new Promise((resolve) => output.end(resolve));
   log(`npm test exited with ${exitCode} after ${seconds.toFixed(1)} s`);
   return { measured: true, seconds, exitCode, logFile: path.relative(REPO_ROOT, logFile) };
+}
+
+// ---------------------------------------------------------------------------------------- DAG pick-up
+
+export interface DagPickupResult {
+  readonly rounds: number;
+  /** Seconds from writing a new DAG file to its DAG answering GET /api/v2/dags/<id>, per round. */
+  readonly newFileSeconds: readonly number[];
+  /** Seconds from rewriting the file to the REST API showing the change, per round. */
+  readonly changedFileSeconds: readonly number[];
+  /** Seconds from deleting the file to its DAG leaving the active DAG list, per round. */
+  readonly deletedFileSeconds: readonly number[];
+  /** The dag-processor's mean CPU use over `idleSeconds` with only the example DAG, in % of one core. */
+  readonly idleCpuPercent: number;
+  readonly idleSeconds: number;
+}
+
+async function secondsUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (await probe().catch(() => false)) return Number(((performance.now() - started) / 1000).toFixed(1));
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/**
+ * Boots Postgres and Airflow on a copy of compose/dags and measures, `rounds` times, how long a new, a
+ * changed and a deleted DAG file take to show in the REST API; then the idle dag-processor's CPU.
+ */
+export async function measureDagPickup(rounds: number, idleSeconds: number, logDirectory: string): Promise<DagPickupResult> {
+  const settings = await freshSettings();
+  const dagFolder = path.join(logDirectory, settings.projectName, "dags");
+  const environment = new DataStackEnvironment(settings)
+    .withoutBuild()
+    .withServices("postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+    .withLogDirectory(path.join(logDirectory, settings.projectName))
+    .withEnvironment(await prepareDagFolderCopy(dagFolder));
+  trackProject(environment.project);
+  try {
+    log(`DAG pick-up: project ${settings.projectName}, ${rounds} rounds of new / changed / deleted file…`);
+    const stack = await environment.up();
+    try {
+      const api = await airflowApi(stack.info);
+      const newFileSeconds: number[] = [];
+      const changedFileSeconds: number[] = [];
+      const deletedFileSeconds: number[] = [];
+      for (let round = 1; round <= rounds; round++) {
+        const dagId = `bench_pickup_${round}_${Date.now().toString(36)}`;
+        const file = `${dagId}.py`;
+        const description = async () => {
+          const response = await api.get(`/api/v2/dags/${dagId}`);
+          return response.status === 200 ? String((response.data as { description: string | null }).description) : undefined;
+        };
+        await writeDagFile(dagFolder, file, minimalDagSource(dagId, { description: "first" }));
+        newFileSeconds.push(await secondsUntil(`${dagId} listed`, 600_000, async () => (await description()) === "first"));
+        await writeDagFile(dagFolder, file, minimalDagSource(dagId, { description: "second" }));
+        changedFileSeconds.push(await secondsUntil(`${dagId} re-parsed`, 600_000, async () => (await description()) === "second"));
+        await rm(path.join(dagFolder, file));
+        deletedFileSeconds.push(
+          await secondsUntil(`${dagId} deactivated`, 600_000, async () => {
+            const response = await api.get("/api/v2/dags", { params: { dag_id_pattern: dagId } });
+            return (response.data as { total_entries: number }).total_entries === 0;
+          }),
+        );
+        log(`round ${round}: new ${newFileSeconds.at(-1)} s, changed ${changedFileSeconds.at(-1)} s, deleted ${deletedFileSeconds.at(-1)} s`);
+      }
+      log(`idling ${idleSeconds} s to measure the dag-processor's CPU…`);
+      const share = await meanCpuShare(container(stack.info, "airflow-dag-processor").name, idleSeconds);
+      return { rounds, newFileSeconds, changedFileSeconds, deletedFileSeconds, idleCpuPercent: share * 100, idleSeconds };
+    } finally {
+      await stack.down();
+    }
+  } finally {
+    releaseProject(environment.project);
+  }
 }

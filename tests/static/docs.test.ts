@@ -24,12 +24,20 @@ function variablesReadByCompose(): Set<string> {
 describe("README.md", () => {
   it("gives the command CI runs as the way to run the tests", () => {
     const command = commandAfter(/^Run the tests:/m);
-    expect(command).toBe("npm ci && npm test");
+    expect(command).toBe("npm test");
     expect(read(".ci/run")).toContain(`readonly TEST_COMMAND='${command}'`);
   });
 
-  it("starts the stack with the repository's compose file, building and waiting for health", () => {
-    expect(commandAfter(/^Start the stack:/m)).toBe("docker compose -f compose/docker-compose.yml up -d --build --wait");
+  it("starts the stack with npm start, which builds and waits for health with the repository's compose file", () => {
+    expect(commandAfter(/^Start the stack:/m)).toBe("npm start");
+    expect(read("scripts/stack.sh")).toContain("docker compose -f compose/docker-compose.yml");
+    expect(read("scripts/stack.sh")).toContain("up -d --build --wait");
+  });
+
+  it("has a Quick start of exactly two commands", () => {
+    const quickStart = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("\n## ", readme.indexOf("## Quick start") + 1));
+    const blocks = [...quickStart.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => (match[1] ?? "").trim());
+    expect(blocks).toEqual(["npm start", "npm test"]);
   });
 
   it("lists every service of the compose file", async () => {

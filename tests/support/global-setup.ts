@@ -10,6 +10,7 @@ import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { composeConfig, longRunningServices } from "./compose-model.ts";
 import { buildImagesOnce, DataStackEnvironment } from "./data-stack-environment.ts";
+import { prepareDagFolderCopy } from "./dag-folder.ts";
 import { dockerUnavailableReason } from "./engine.ts";
 import { interruption } from "./interrupts.ts";
 import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
@@ -48,6 +49,8 @@ export default async function setup(project: TestProject) {
   const runLogDirectory = path.join(STACK_LOG_ROOT, settings.projectName);
   const services = servicesToBoot(project);
   const environment = new DataStackEnvironment(settings).withLogDirectory(runLogDirectory);
+  // A copy of compose/dags that tests may change (tests/support/dag-folder.ts); kept with the logs on failure.
+  environment.withEnvironment(await prepareDagFolderCopy(path.join(runLogDirectory, "dags")));
   await buildImagesOnce(environment.project, services?.length ? services : longRunningServices(await composeConfig(settings.variables)));
   if (services?.length === 0) {
     project.provide("stack", { status: "images", runLogDirectory });

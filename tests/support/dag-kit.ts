@@ -1,0 +1,281 @@
+// The kit for testing your own DAGs against the real stack: trigger a run with `conf`, wait for its end,
+// read its task instances, a task's log and its XComs, all through Airflow's public REST API (v2).
+//
+//   const api = await airflowApi(stack);
+//   const run = await runDagToEnd(api, "my_dag", { conf: { day: "2025-01-01" } });
+//   expectRunSucceeded(run);                 // else fails with the failed task's id and the end of its log
+//   run.tasks;                               // [{ task_id: "extract", state: "success", ... }, ...]
+//   await taskLog(api, run.run, "extract");  // the task's log as text
+//   await xcom(api, run.run, "extract");     // what the task returned
+//
+// tests/dags/warehouse_load.test.ts is the example to copy for a new DAG.
+import type { AxiosInstance } from "axios";
+import type { DagRun } from "./airflow.ts";
+import { docker } from "./process.ts";
+import { eventually } from "./polling.ts";
+
+/** A DAG run as the REST API returns it, with the `conf` it was triggered with. */
+export interface TriggeredRun extends DagRun {
+  conf: Record<string, unknown> | null;
+  start_date: string | null;
+  end_date: string | null;
+}
+
+export type TaskState =
+  | "success"
+  | "failed"
+  | "upstream_failed"
+  | "skipped"
+  | "removed"
+  | "running"
+  | "queued"
+  | "scheduled"
+  | "up_for_retry"
+  | "up_for_reschedule"
+  | "restarting"
+  | "deferred"
+  | "none"
+  | null;
+
+export interface TaskInstance {
+  task_id: string;
+  state: TaskState;
+  try_number: number;
+  map_index: number;
+  start_date: string | null;
+  end_date: string | null;
+}
+
+/** A finished run and its task instances. */
+export interface FinishedRun {
+  run: TriggeredRun;
+  tasks: TaskInstance[];
+}
+
+/** How many lines of a failed task's log a failure message carries. */
+export const FAILED_TASK_LOG_LINES = 40;
+
+const dagPath = (dagId: string) => `/api/v2/dags/${encodeURIComponent(dagId)}`;
+const runPath = (dagId: string, runId: string) => `${dagPath(dagId)}/dagRuns/${encodeURIComponent(runId)}`;
+
+function fail(what: string, response: { status: number; data: unknown }): never {
+  throw new Error(`${what} answered ${response.status}: ${JSON.stringify(response.data)}`);
+}
+
+/** Waits until the dag-processor has parsed `dagId` (new DAG files are listed within seconds). */
+export async function waitForDag(api: AxiosInstance, dagId: string, timeoutMs = 60_000): Promise<void> {
+  await eventually(
+    `DAG ${dagId} to be parsed (is it in the DAG folder, and does it import? see tests/dags/dag-integrity.test.ts)`,
+    async () => ((await api.get(dagPath(dagId))).status === 200 ? true : undefined),
+    { timeoutMs, intervalMs: 500 },
+  );
+}
+
+/** Unpauses `dagId` (new DAGs start paused) and triggers one run with `conf`; returns the queued run. */
+export async function triggerDag(
+  api: AxiosInstance,
+  dagId: string,
+  options: { conf?: Record<string, unknown> } = {},
+): Promise<TriggeredRun> {
+  await waitForDag(api, dagId);
+  const unpause = await api.patch(dagPath(dagId), { is_paused: false }, { params: { update_mask: "is_paused" } });
+  if (unpause.status !== 200) fail(`unpausing ${dagId}`, unpause);
+  const trigger = await api.post(`${dagPath(dagId)}/dagRuns`, { logical_date: null, conf: options.conf ?? {} });
+  if (trigger.status !== 200) fail(`triggering ${dagId}`, trigger);
+  return trigger.data as TriggeredRun;
+}
+
+/** Waits until the run is `success` or `failed`, and returns it. */
+export function waitForRunEnd(api: AxiosInstance, run: Pick<DagRun, "dag_id" | "dag_run_id">, timeoutMs = 300_000): Promise<TriggeredRun> {
+  return eventually(
+    `run ${run.dag_run_id} of ${run.dag_id} to finish`,
+    async () => {
+      const response = await api.get(runPath(run.dag_id, run.dag_run_id));
+      if (response.status !== 200) fail(`GET run ${run.dag_run_id}`, response);
+      const current = response.data as TriggeredRun;
+      return current.state === "success" || current.state === "failed" ? current : undefined;
+    },
+    { timeoutMs, intervalMs: 1_000 },
+  );
+}
+
+/** The run's task instances (mapped tasks: one per map index), ordered by start. */
+export async function taskInstances(api: AxiosInstance, run: Pick<DagRun, "dag_id" | "dag_run_id">): Promise<TaskInstance[]> {
+  const response = await api.get(`${runPath(run.dag_id, run.dag_run_id)}/taskInstances`, { params: { limit: 1000 } });
+  if (response.status !== 200) fail(`GET task instances of ${run.dag_run_id}`, response);
+  return (response.data as { task_instances: TaskInstance[] }).task_instances;
+}
+
+/** A task's state per task id, e.g. `{ extract: "success", load: "failed" }` (unmapped tasks). */
+export function taskStates(tasks: readonly TaskInstance[]): Record<string, TaskState> {
+  return Object.fromEntries(tasks.map((task) => [task.task_id, task.state]));
+}
+
+/** One entry of a task's structured log, as the REST API returns it. */
+export interface TaskLogEntry {
+  event?: string;
+  timestamp?: string;
+  level?: string;
+  logger?: string;
+  error_detail?: Array<{ exc_type?: string; exc_value?: string; frames?: Array<{ filename: string; lineno: number; name: string }> }>;
+}
+
+/** Where the DAG files are inside the containers: traceback frames there are the forker's own code. */
+const DAG_CODE_PREFIX = "/opt/airflow/dags/";
+
+/** The structured log of one try of a task (default: its latest try). */
+export async function taskLogEntries(
+  api: AxiosInstance,
+  run: Pick<DagRun, "dag_id" | "dag_run_id">,
+  taskId: string,
+  options: { tryNumber?: number; mapIndex?: number } = {},
+): Promise<TaskLogEntry[]> {
+  let tryNumber = options.tryNumber;
+  if (tryNumber === undefined) {
+    const task = (await taskInstances(api, run)).find((ti) => ti.task_id === taskId && ti.map_index === (options.mapIndex ?? -1));
+    if (!task) throw new Error(`run ${run.dag_run_id} of ${run.dag_id} has no task '${taskId}'`);
+    tryNumber = Math.max(task.try_number, 1);
+  }
+  const response = await api.get(`${runPath(run.dag_id, run.dag_run_id)}/taskInstances/${encodeURIComponent(taskId)}/logs/${tryNumber}`, {
+    params: { full_content: true, map_index: options.mapIndex ?? -1 },
+    headers: { Accept: "application/json" },
+  });
+  if (response.status !== 200) fail(`GET log of ${taskId} (try ${tryNumber})`, response);
+  const content = (response.data as { content: TaskLogEntry[] | string }).content;
+  return typeof content === "string" ? content.split("\n").map((event) => ({ event })) : content;
+}
+
+/**
+ * The log of one try of a task (default: its latest), as text lines "timestamp LEVEL event". An exception
+ * adds its type and message, and the frames in the DAG folder (file:line), not Airflow's own.
+ */
+export async function taskLog(
+  api: AxiosInstance,
+  run: Pick<DagRun, "dag_id" | "dag_run_id">,
+  taskId: string,
+  options: { tryNumber?: number; mapIndex?: number } = {},
+): Promise<string> {
+  return (await taskLogEntries(api, run, taskId, options)).flatMap(formatLogEntry).join("\n");
+}
+
+function formatLogEntry(entry: TaskLogEntry): string[] {
+  const lines = [[entry.timestamp, entry.level?.toUpperCase(), entry.event].filter(Boolean).join(" ")];
+  for (const error of entry.error_detail ?? []) {
+    lines.push(`  ${error.exc_type ?? "Error"}: ${error.exc_value ?? ""}`);
+    for (const frame of error.frames ?? []) {
+      if (frame.filename.startsWith(DAG_CODE_PREFIX)) lines.push(`    at ${frame.filename}:${frame.lineno} in ${frame.name}`);
+    }
+  }
+  return lines;
+}
+
+/** An XCom of a task (default key: `return_value`, what the task returned), deserialised. */
+export async function xcom<T = unknown>(
+  api: AxiosInstance,
+  run: Pick<DagRun, "dag_id" | "dag_run_id">,
+  taskId: string,
+  key = "return_value",
+): Promise<T> {
+  const response = await api.get(
+    `${runPath(run.dag_id, run.dag_run_id)}/taskInstances/${encodeURIComponent(taskId)}/xcomEntries/${encodeURIComponent(key)}`,
+  );
+  if (response.status !== 200) fail(`GET XCom '${key}' of ${taskId}`, response);
+  return (response.data as { value: T }).value;
+}
+
+/** Triggers `dagId` with `conf`, waits for the run's end and returns it with its task instances. */
+export async function runDagToEnd(
+  api: AxiosInstance,
+  dagId: string,
+  options: { conf?: Record<string, unknown>; timeoutMs?: number } = {},
+): Promise<FinishedRun & { api: AxiosInstance }> {
+  const triggered = await triggerDag(api, dagId, { conf: options.conf });
+  const run = await waitForRunEnd(api, triggered, options.timeoutMs);
+  return { api, run, tasks: await taskInstances(api, run) };
+}
+
+/**
+ * Fails unless the run succeeded. The message names every failed task and ends with the last
+ * FAILED_TASK_LOG_LINES lines of the first one's log: the traceback that says why.
+ */
+export async function expectRunSucceeded(finished: FinishedRun & { api: AxiosInstance }): Promise<void> {
+  const { api, run, tasks } = finished;
+  if (run.state === "success") return;
+  const failed = tasks.filter((task) => task.state === "failed" || task.state === "up_for_retry");
+  const first = failed[0];
+  const summary = `run ${run.dag_run_id} of ${run.dag_id} ended ${run.state}; tasks: ${JSON.stringify(taskStates(tasks))}`;
+  if (!first) throw new Error(`${summary}; no task failed (did the run time out, or was it marked failed?)`);
+  let errors = "";
+  let tail: string;
+  try {
+    const entries = await taskLogEntries(api, run, first.task_id, { tryNumber: first.try_number, mapIndex: first.map_index });
+    // The exception first: a task's printed output is captured after it, and can push it out of the tail.
+    errors = entries
+      .filter((entry) => entry.level === "error" || entry.level === "critical")
+      .flatMap(formatLogEntry)
+      .join("\n");
+    tail = entries.flatMap(formatLogEntry).slice(-FAILED_TASK_LOG_LINES).join("\n");
+  } catch (error) {
+    tail = `(its log could not be read: ${String(error)})`;
+  }
+  throw new Error(
+    `${summary}\nfailed task: ${failed.map((task) => task.task_id).join(", ")}\n` +
+      (errors ? `errors in ${first.task_id}'s log:\n${errors}\n` : "") +
+      `last ${FAILED_TASK_LOG_LINES} lines of ${first.task_id}'s log (try ${first.try_number}):\n${tail}`,
+  );
+}
+
+/** What importing one DAG file found: its DAGs (with their task counts), or the import error. */
+export interface DagFileCheck {
+  /** Path relative to the DAG folder. */
+  file: string;
+  dags: Record<string, number>;
+  error?: { line: number | null; message: string };
+}
+
+// Imports each .py file by itself (as the dag-processor does), so an error names its own file; the line
+// is the last traceback frame in that file, or the SyntaxError's.
+const CHECK_DAG_FILES = String.raw`
+import json, os, re, sys
+from airflow.dag_processing.dagbag import DagBag
+root = sys.argv[1]
+files = sorted(
+    os.path.relpath(os.path.join(folder, name), root)
+    for folder, dirs, names in os.walk(root)
+    if "__pycache__" not in folder
+    for name in names if name.endswith(".py")
+)
+results = []
+for rel in files:
+    path = os.path.join(root, rel)
+    bag = DagBag(dag_folder=path, safe_mode=False)
+    result = {"file": rel, "dags": {d: len(bag.dags[d].tasks) for d in bag.dags}}
+    if bag.import_errors:
+        message = "\n".join(str(e) for e in bag.import_errors.values())
+        lines = re.findall(r'File "' + re.escape(path) + r'", line (\d+)', message)
+        result["error"] = {"line": int(lines[-1]) if lines else None, "message": message.strip()}
+    results.append(result)
+print("DAG-FILE-CHECK " + json.dumps(results))
+`;
+
+/**
+ * Imports every .py file of `folder` (a host path) inside the stack's Airflow image, without network or
+ * database, one file at a time.
+ */
+export async function checkDagFiles(folder: string, image: string): Promise<DagFileCheck[]> {
+  const { stdout } = await docker([
+    "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--network", "none",
+    "--volume", `${folder}:/opt/airflow/dags:ro`,
+    image, "python", "-c", CHECK_DAG_FILES, "/opt/airflow/dags",
+  ]);
+  const line = stdout.split("\n").find((entry) => entry.startsWith("DAG-FILE-CHECK "));
+  if (!line) throw new Error(`the DAG file check printed no result:\n${stdout.slice(-2000)}`);
+  return JSON.parse(line.slice("DAG-FILE-CHECK ".length)) as DagFileCheck[];
+}
+
+/** "file:line: last line of the error", for a failure message that points at the culprit. */
+export function describeImportError(check: DagFileCheck): string {
+  if (!check.error) return `${check.file}: imports without errors`;
+  const lastLine = check.error.message.trim().split("\n").at(-1) ?? "";
+  return `${check.file}:${check.error.line ?? "?"}: ${lastLine}\n${check.error.message}`;
+}
