@@ -18,6 +18,7 @@ export const ALL_SERVICES = [
   "airflow-dag-processor",
   "airflow-triggerer",
   "pgadmin",
+  "backup-scheduler",
 ] as const;
 
 /** Where each project's container logs go, one folder per project. */
@@ -274,6 +275,7 @@ export async function attachToRunningStack(projectName: string, logDirectory: st
     airflowAdmin: { username: envOf("airflow-init", "AIRFLOW_ADMIN_USERNAME") ?? "admin", password: secrets.airflowAdmin },
     pgadmin: { email: envOf("pgadmin", "PGADMIN_DEFAULT_EMAIL") ?? "", password: secrets.pgadmin },
     airflowKeys: { fernetKey: secrets.fernetKey, jwtSecret: secrets.jwtSecret, apiSecretKey: secrets.apiSecretKey },
+    backupPassphrase: secrets.backupPassphrase,
   };
   return {
     settings,

@@ -8,4 +8,5 @@ export const SECRET_FILES = {
   fernetKey: "airflow_fernet_key",
   jwtSecret: "airflow_jwt_secret",
   apiSecretKey: "airflow_api_secret_key",
+  backupPassphrase: "backup_passphrase",
 } as const;
