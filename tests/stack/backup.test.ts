@@ -108,7 +108,7 @@ describeStack("backups and restore", (mainStack) => {
     } finally {
       await stack.down();
     }
-  });
+  }, 900_000);
 
   describe("bad input: refused with a message naming the problem, the live data untouched", () => {
     let stack: StartedDataStack;
@@ -294,7 +294,7 @@ describeStack("backups and restore", (mainStack) => {
       await restored?.down();
       await rm(directory, { recursive: true, force: true });
     }
-  });
+  }, 1_800_000);
 
   it("restores a backup taken while warehouse_load runs and a writer commits: every commit acknowledged before its end", async () => {
     const info = mainStack;
@@ -343,7 +343,7 @@ describeStack("backups and restore", (mainStack) => {
     const after = await metadataAndWarehouse(info);
     const succeededAfter = new Set(after.dagRuns.filter((dagRun) => dagRun.state === "success").map((dagRun) => dagRun.run_id));
     expect(finishedBefore.filter((runId) => !succeededAfter.has(runId))).toEqual([]);
-  });
+  }, 1_200_000);
 });
 
 /** The secrets an export carries, which the importing installation must be started with. */
