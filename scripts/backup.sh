@@ -13,7 +13,8 @@
 #                              before and wait until it is healthy
 #     export FILE              the repository and the secrets it needs, to one file (keep it safe: it
 #                              holds the passwords)
-#     import FILE              bring an export into a fresh installation, restore it and start the stack
+#     import FILE [--no-start] bring an export into a fresh installation, restore it and start the stack
+#                              (--no-start: leave starting it to `docker compose up -d --wait`)
 #
 # The project and compose file are docker compose's own: -p/-f, or COMPOSE_PROJECT_NAME/COMPOSE_FILE;
 # by default compose/docker-compose.yml, project data-stack.
@@ -28,7 +29,7 @@ die() {
 	exit 1
 }
 
-usage() { sed -n '7,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '7,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 dc() { docker compose "$@"; }
 
@@ -101,7 +102,8 @@ cmd_export() {
 }
 
 cmd_import() {
-	local file=${1:-}
+	local file=${1:-} start=1
+	[ "${2:-}" != --no-start ] || start=
 	[ -n "$file" ] || die "import needs the file an export wrote"
 	[ -f "$file" ] || die "$file does not exist"
 	local listing
@@ -124,6 +126,10 @@ cmd_import() {
 	in_backup_container restore-check latest
 	say "restoring Postgres to the latest archived point"
 	dc run --rm --no-deps -T backup-scheduler stack-backup restore latest
+	if [ -z "$start" ]; then
+		say "imported $file in $((SECONDS - started))s; start the stack with: docker compose up -d --wait"
+		return 0
+	fi
 	say "starting the stack; waiting until healthy"
 	local -a services=()
 	[ -z "${IMPORT_SERVICES:-}" ] || read -r -a services <<<"$IMPORT_SERVICES"

@@ -86,7 +86,7 @@ describeStack("security posture of the running stack", (stack) => {
 
   it("keeps secrets out of every container's configured environment", async () => {
     const secrets = Object.entries(composeEnvironment(stack.settings))
-      .filter(([variable]) => /PASSWORD|SECRET|FERNET/.test(variable))
+      .filter(([variable]) => /PASSWORD|PASSPHRASE|SECRET|FERNET/.test(variable))
       .map(([, value]) => value);
     for (const { service, details } of await inspectAll()) {
       for (const secret of secrets) expect(details.Config.Env.join("\n").includes(secret), service).toBe(false);
@@ -97,7 +97,8 @@ describeStack("security posture of the running stack", (stack) => {
     const listing = await execIn(stack, "postgres", ["sh", "-c", "stat -c '%a %u %g %n' /run/stack-secrets /run/stack-secrets/*"]);
     const [dir, ...files] = listing.trim().split("\n");
     expect(dir).toMatch(/^750 0 2000 /);
-    expect(files.length).toBe(8);
+    // One file per secret, and the backup passphrase once more as pgBackRest's config include.
+    expect(files.length).toBe(10);
     for (const file of files) expect(file).toMatch(/^440 0 2000 /);
     const write = await execIn(stack, "airflow-scheduler", ["sh", "-c", "{ echo x > /run/stack-secrets/postgres_password; } 2>&1 || true"]);
     expect(write).toMatch(/Read-only file system|Permission denied/);

@@ -32,6 +32,7 @@ describe("compose model", () => {
         "airflow-dag-processor",
         "airflow-triggerer",
         "pgadmin",
+        "backup-scheduler",
       ]),
     );
   });
@@ -175,7 +176,7 @@ describe("compose model", () => {
   it("puts no secret value into any service's environment", () => {
     for (const [name, service] of entries()) {
       for (const [variable, value] of Object.entries(service.environment ?? {})) {
-        if (!/PASSWORD|SECRET|FERNET|TOKEN/.test(variable) || variable.endsWith("_FILE")) continue;
+        if (!/PASSWORD|PASSPHRASE|SECRET|FERNET|TOKEN/.test(variable) || variable.endsWith("_FILE")) continue;
         // Only the secrets job receives them, and only when the caller set them (null: passed through if set).
         expect(name, `${name}: ${variable}`).toBe("secrets-init");
         expect(value, `${name}: ${variable}`).toBeNull();
