@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, stat, truncate } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { AxiosInstance } from "axios";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { airflowApi, airflowToken, runDag } from "../support/airflow.ts";
@@ -23,7 +24,7 @@ import { recordFigure } from "../support/figures.ts";
 import { imageRef } from "../support/images.ts";
 import { PgAdminSession } from "../support/pgadmin.ts";
 import { freshSettings, password, type StackSettings } from "../support/settings.ts";
-import { describeStack, execIn, logins, postgresClient, withPostgres } from "../support/stack.ts";
+import { describeStack, eventually, execIn, logins, postgresClient, withPostgres } from "../support/stack.ts";
 
 const tokens = (count: number) => Array.from({ length: count }, () => randomUUID());
 
@@ -302,7 +303,9 @@ describeStack("backups and restore", (mainStack) => {
   it("restores a backup taken while warehouse_load runs and a writer commits: every commit acknowledged before its end", async () => {
     const info = mainStack;
     const project = projectOf(info);
-    await withPostgres(info, logins(info).warehouse, (client) => client.query(LEDGER.replace("ledger", "under_load")));
+    // A table of this run's own: the shared stack may have been used by earlier runs (STACK_REUSE).
+    const table = `under_load_${randomUUID().slice(0, 8)}`;
+    await withPostgres(info, logins(info).warehouse, (client) => client.query(LEDGER.replace("ledger", table)));
     const acknowledged: Array<{ token: string; at: number }> = [];
     let writing = true;
     const client: pg.Client = postgresClient(info, logins(info).warehouse);
@@ -310,14 +313,24 @@ describeStack("backups and restore", (mainStack) => {
     const writer = (async () => {
       while (writing) {
         const token = randomUUID();
-        await client.query("INSERT INTO under_load (token) VALUES ($1)", [token]);
+        await client.query(`INSERT INTO ${table} (token) VALUES ($1)`, [token]);
         acknowledged.push({ token, at: Date.now() / 1000 });
       }
     })();
     const api = await airflowApi(info);
-    const dagRun = runDag(api, "warehouse_load");
+    const runId = await triggerDag(api, "warehouse_load");
     try {
-      await sleep(2_000);
+      // The backup starts once a task of the run has started, so the load happens while it copies.
+      await eventually(
+        "a task of warehouse_load to start",
+        async () => {
+          const { data } = await api.get<{ task_instances: Array<{ state: string | null }> }>(
+            `/api/v2/dags/warehouse_load/dagRuns/${encodeURIComponent(runId)}/taskInstances`,
+          );
+          return data.task_instances.some((task) => task.state === "running" || task.state === "success") ? true : undefined;
+        },
+        { intervalMs: 250 },
+      );
       const backup = await backupCommand(project, ["backup", "full"]);
       recordFigure("backup.full_backup_under_load_seconds", backup.seconds, "s", { services: "whole stack" });
       await sleep(1_500);
@@ -326,7 +339,15 @@ describeStack("backups and restore", (mainStack) => {
       await writer;
       await client.end();
     }
-    expect((await dagRun).state).toBe("success");
+    const finished = await eventually(
+      `run ${runId} to finish`,
+      async () => {
+        const { data } = await api.get<{ state: string }>(`/api/v2/dags/warehouse_load/dagRuns/${encodeURIComponent(runId)}`);
+        return data.state === "success" || data.state === "failed" ? data.state : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 2_000 },
+    );
+    expect(finished).toBe("success");
     const sets = await backupSets(project);
     const end = sets.at(-1)?.timestamp.stop ?? 0;
     const beforeEnd = acknowledged.filter((commit) => commit.at < end).map((commit) => commit.token);
@@ -336,7 +357,7 @@ describeStack("backups and restore", (mainStack) => {
 
     const restore = await backupCommand(project, ["restore", "--to", restoreTarget(end)], 900_000);
     recordFigure("backup.restore_to_healthy_seconds", restore.seconds, "s", { services: "whole stack", kind: "backup end" });
-    const stored = new Set(await tokensIn(info, "under_load"));
+    const stored = new Set(await tokensIn(info, table));
     expect(beforeEnd.filter((token) => !stored.has(token))).toEqual([]);
     recordFigure("backup.commits_acknowledged_before_backup_end", beforeEnd.length, "commits", { lost: 0 });
     // The DAG runs that had finished by then are there too, finished.
@@ -348,6 +369,15 @@ describeStack("backups and restore", (mainStack) => {
     expect(finishedBefore.filter((runId) => !succeededAfter.has(runId))).toEqual([]);
   }, 1_200_000);
 });
+
+/** Unpauses and triggers a DAG; its run id. */
+async function triggerDag(api: AxiosInstance, dagId: string): Promise<string> {
+  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined));
+  await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
+  const trigger = await api.post<{ dag_run_id: string }>(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
+  expect(trigger.status, JSON.stringify(trigger.data)).toBe(200);
+  return trigger.data.dag_run_id;
+}
 
 /** The secrets an export carries, which the importing installation must be started with. */
 type ExportedSecrets = Pick<StackSettings, "postgres" | "airflowDb" | "warehouseDb" | "airflowAdmin" | "pgadmin" | "airflowKeys" | "backupPassphrase">;
@@ -369,9 +399,12 @@ async function metadataAndWarehouse(info: StackInfo) {
     ).rows;
     return { dagRuns, taskInstances };
   });
-  const warehouse = await withPostgres(info, login.warehouse, async (client) =>
-    (await client.query("SELECT run_id, line_no, obs_date::text, city, temp_max_c::text FROM raw.city_temperatures ORDER BY run_id, line_no"))
-      .rows,
-  );
+  const warehouse = await withPostgres(info, login.warehouse, async (client) => {
+    const exists = (await client.query("SELECT to_regclass('raw.city_temperatures') IS NOT NULL AS present")).rows[0]?.present;
+    if (!exists) return [];
+    return (
+      await client.query("SELECT run_id, line_no, obs_date::text, city, temp_max_c::text FROM raw.city_temperatures ORDER BY run_id, line_no")
+    ).rows;
+  });
   return { ...metadata, warehouse };
 }
