@@ -35,7 +35,12 @@ readonly SECRETS=(
 	"airflow_fernet_key        AIRFLOW_FERNET_KEY         fernet   keep"
 	"airflow_jwt_secret        AIRFLOW_JWT_SECRET         token    replace"
 	"airflow_api_secret_key    AIRFLOW_API_SECRET_KEY     token    replace"
+	"backup_passphrase         BACKUP_PASSPHRASE          token    keep"
 )
+
+# pgBackRest reads its repository's passphrase from a config file, never from the environment: this one,
+# in the secrets volume, through PGBACKREST_CONFIG_INCLUDE_PATH (see compose/postgres/pgbackrest.conf).
+readonly PGBACKREST_CIPHER_CONF=pgbackrest-cipher.conf
 
 log() { printf '[secrets-init] %s\n' "$*"; }
 die() {
@@ -117,6 +122,7 @@ init() {
 	done
 	# Airflow's secrets backend refuses a missing file; an empty one means "no extra connections".
 	[ -e "$SECRETS_DIR/$CONNECTIONS_FILE" ] || store "$CONNECTIONS_FILE" ""
+	store "$PGBACKREST_CIPHER_CONF" "$(printf '[global]\nrepo1-cipher-pass=%s\n' "$(<"$SECRETS_DIR/backup_passphrase")")"
 	log "secrets ready in $SECRETS_DIR"
 }
 
@@ -177,6 +183,8 @@ set_secret() {
 			die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '='; during a rotation: new,old)"
 		fi
 		store "$name" "${!var}"
+		[ "$name" != backup_passphrase ] ||
+			store "$PGBACKREST_CIPHER_CONF" "$(printf '[global]\nrepo1-cipher-pass=%s\n' "${!var}")"
 		log "stored a new $name; restart the stack's services so that they read it"
 		return 0
 	done

@@ -4,6 +4,7 @@
 #   - /usr/share/postgresql/$PG_MAJOR (catalog templates, extension SQL, timezone sets),
 #   - the system time-zone database the server was built against,
 #   - xz and zstd, which decompress *.sql.xz and *.sql.zst init files,
+#   - the backup tool (pgbackrest) and jq, which the backup scheduler uses to read pgBackRest's JSON,
 #   - every shared library those programs load (from ldd) that the base image does not already have.
 # For every Debian package a file came from, its dpkg status entry goes to /var/lib/dpkg/status.d/,
 # so image scanners still see the exact package versions (the layout distroless images use).
@@ -42,8 +43,21 @@ copy_library() {
 	source_packages[$pkg]=1
 }
 
+# Single programs outside the server tree, and the package each comes from.
+readonly EXTRA_PROGRAMS=(
+	"/usr/bin/pgbackrest pgbackrest"
+	"/usr/bin/jq jq"
+	"/usr/bin/xz xz-utils"
+	"/usr/bin/xzcat xz-utils"
+	"/usr/bin/zstd zstd"
+)
+
 linked_libraries() {
-	find "$rootfs$pg_lib" "$rootfs/usr/bin" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
+	{
+		find "$rootfs$pg_lib" -type f \( -name '*.so*' -o -perm -u+x \) -print0
+		local entry
+		for entry in "${EXTRA_PROGRAMS[@]}"; do printf '%s\0' "$rootfs${entry%% *}"; done
+	} |
 		xargs -0 ldd 2>/dev/null |
 		awk '$2 == "=>" && $3 ~ /^\// { print $3 }' |
 		sort -u
@@ -57,7 +71,11 @@ main() {
 	copy_tree "$pg_share" "postgresql-$PG_MAJOR" "postgresql-client-$PG_MAJOR"
 	rm -rf "${rootfs:?}$pg_share/man"
 	copy_tree /usr/share/zoneinfo tzdata
-	copy_tree /usr/bin/xz xz-utils && copy_tree /usr/bin/xzcat xz-utils && copy_tree /usr/bin/zstd zstd
+	local entry
+	for entry in "${EXTRA_PROGRAMS[@]}"; do
+		# shellcheck disable=SC2086 # program and package are meant to split
+		copy_tree $entry
+	done
 
 	local lib
 	while read -r lib; do

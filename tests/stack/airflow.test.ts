@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { airflowApi, JOB_COMPONENTS, airflowHttp, airflowToken, COMPOSE_DIR, container, describeStack, docker, eventually, execIn, imageRef, logins, runDag, withPostgres } from "../support/index.ts";
+import { airflowApi, JOB_COMPONENTS, airflowHttp, airflowToken, COMPOSE_DIR, container, describeStack, docker, eventually, execIn, logins, runDag, withPostgres } from "../support/index.ts";
 
 /** Job type → the service that heartbeats as it. */
 const COMPONENTS = Object.fromEntries(JOB_COMPONENTS.map((component) => [component.jobType, component.service])) as Record<

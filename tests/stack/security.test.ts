@@ -90,8 +90,11 @@ describeStack("security posture of the running stack", (stack) => {
     const listing = await execIn(stack, "postgres", ["sh", "-c", "stat -c '%a %u %g %n' /run/stack-secrets /run/stack-secrets/*"]);
     const [dir, ...files] = listing.trim().split("\n");
     expect(dir).toMatch(/^750 0 2000 /);
-    // The secrets of secrets-init's table, and the Airflow connections file `secrets-init connection set` writes.
-    expect(files.map((file) => file.split("/").at(-1)).sort()).toEqual([...SECRETS.map((secret) => secret.file), "airflow_connections.env"].sort());
+    // The secrets of secrets-init's table, the Airflow connections file `secrets-init connection set` writes, and
+    // the backup passphrase once more as pgBackRest's config include.
+    expect(files.map((file) => file.split("/").at(-1)).sort()).toEqual(
+      [...SECRETS.map((secret) => secret.file), "airflow_connections.env", "pgbackrest-cipher.conf"].sort(),
+    );
     for (const file of files) expect(file).toMatch(/^440 0 2000 /);
     const write = await execIn(stack, "airflow-scheduler", ["sh", "-c", "{ echo x > /run/stack-secrets/postgres_password; } 2>&1 || true"]);
     expect(write).toMatch(/Read-only file system|Permission denied/);

@@ -32,6 +32,7 @@ describe("compose model", () => {
         "airflow-dag-processor",
         "airflow-triggerer",
         "pgadmin",
+        "backup-scheduler",
       ]),
     );
   });
@@ -175,7 +176,7 @@ describe("compose model", () => {
   it("puts no secret value into any service's environment", () => {
     for (const [name, service] of entries()) {
       for (const [variable, value] of Object.entries(service.environment ?? {})) {
-        if (!/PASSWORD|SECRET|FERNET|TOKEN/.test(variable) || variable.endsWith("_FILE")) continue;
+        if (!/PASSWORD|PASSPHRASE|SECRET|FERNET|TOKEN/.test(variable) || variable.endsWith("_FILE")) continue;
         // Airflow's [secrets] section says where secrets are (a backend and its file), not what they are.
         if (variable.startsWith("AIRFLOW__SECRETS__")) continue;
         // Only the secrets job receives them, and only when the caller set them (null: passed through if set).

@@ -114,9 +114,28 @@ describe("secrets: secrets-init.sh's SECRETS table is the list", () => {
     }
   });
 
+  /**
+   * Secrets a tool reads from a file secrets-init derives from them, not through a `*_FILE` variable: the file,
+   * and the variable that points the consumer at the secrets volume.
+   */
+  const DERIVED = {
+    // pgBackRest takes its cipher passphrase only from a config file; archive-push runs inside Postgres.
+    backup_passphrase: { derived: "pgbackrest-cipher.conf", via: "PGBACKREST_CONFIG_INCLUDE_PATH" },
+  } as const satisfies Record<string, { derived: string; via: string }>;
+
   it("has a consumer for every secret it makes", () => {
     const files = consumed();
-    for (const secret of SECRETS) expect(files.has(secret.file), `${secret.file}: no service reads it through a *_FILE variable`).toBe(true);
+    const script = read("compose/secrets/secrets-init.sh");
+    for (const secret of SECRETS) {
+      const derived = DERIVED[secret.file as keyof typeof DERIVED];
+      if (!derived) {
+        expect(files.has(secret.file), `${secret.file}: no service reads it through a *_FILE variable`).toBe(true);
+        continue;
+      }
+      expect(script, `secrets-init.sh writes ${derived.derived}`).toContain(derived.derived);
+      const readers = Object.entries(model.services).filter(([, service]) => service.environment?.[derived.via] === "/run/stack-secrets");
+      expect(readers.length, `${secret.file}: no service sets ${derived.via}=/run/stack-secrets`).toBeGreaterThan(0);
+    }
   });
 
   it("passes every secret's variable to secrets-init, and documents it in .env.example", () => {
