@@ -110,8 +110,9 @@ cmd_import() {
 	if ! gzip --test "$file" 2>/dev/null || ! listing=$(tar --list --gzip --file="$file" 2>/dev/null); then
 		die "$file is truncated or damaged (not a complete export); nothing was changed"
 	fi
-	grep -qx 'stack-secrets/backup_passphrase' <<<"$listing" && grep -qx 'pgbackrest/backup/main/backup.info' <<<"$listing" ||
+	if ! grep -qx 'stack-secrets/backup_passphrase' <<<"$listing" || ! grep -qx 'pgbackrest/backup/main/backup.info' <<<"$listing"; then
 		die "$file is not an export of this stack (no pgbackrest/backup/main/backup.info or stack-secrets/backup_passphrase); nothing was changed"
+	fi
 	! is_running postgres ||
 		die "this installation runs a database; import only into a fresh one: 'docker compose down -v' first, or use another project name (-p)"
 	dc run --rm --no-deps -T backup-scheduler stack-backup import-check
