@@ -28,6 +28,7 @@ readonly SECRETS=(
 	"airflow_fernet_key        AIRFLOW_FERNET_KEY         fernet   keep"
 	"airflow_jwt_secret        AIRFLOW_JWT_SECRET         token    replace"
 	"airflow_api_secret_key    AIRFLOW_API_SECRET_KEY     token    replace"
+	"broker_password           BROKER_PASSWORD            password replace"
 )
 
 log() { printf '[secrets-init] %s\n' "$*"; }
@@ -121,6 +122,7 @@ show() {
 		          superuser  ${POSTGRES_USER:-postgres} / $(secret postgres_password)
 		          airflow    airflow / $(secret airflow_db_password)     (database airflow)
 		          warehouse  warehouse / $(secret warehouse_db_password)   (database warehouse)
+		Broker    (compose/celery.yml only)   password $(secret broker_password)
 	EOF
 }
 

@@ -8,6 +8,8 @@
 #   init                      wait for the metadata DB, `airflow db migrate`, ensure the admin user; exit
 #   api-server | scheduler | dag-processor | triggerer
 #                             exec airflow <component> [args...]
+#   celery worker|flower [args...]
+#                             exec airflow celery ... (CeleryExecutor, compose/celery.yml); needs the broker
 #   anything else             exec'd as is (bash, python, `airflow dags list`, ...)
 #
 # Environment (every variable marked * also accepts VAR_FILE=/path; setting both is an error;
@@ -31,6 +33,11 @@
 #   AIRFLOW_ADMIN_USERNAME (admin) AIRFLOW_ADMIN_PASSWORD* (required) AIRFLOW_ADMIN_EMAIL
 #   (admin@example.com) AIRFLOW_ADMIN_FIRSTNAME (Admin) AIRFLOW_ADMIN_LASTNAME (User)
 #   AIRFLOW_DB_WAIT_TIMEOUT (60)     seconds init waits for the metadata DB to accept connections
+#   AIRFLOW__CELERY__BROKER_URL      if unset and AIRFLOW_BROKER_PASSWORD is non-empty, built as
+#                                    redis://:PASSWORD@HOST:PORT/0 (password percent-encoded) from
+#   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
+#   AIRFLOW__CELERY__RESULT_BACKEND  if unset: db+ and the metadata DB URL (Airflow's own default, made
+#                                    explicit so that the worker health check can read it)
 set -Eeuo pipefail
 
 readonly STACK_HELPER=/usr/local/lib/airflow-stack/stack_helper.py
@@ -156,6 +163,26 @@ setup_env() {
 		require_port WAREHOUSE_DB_PORT
 		export AIRFLOW_CONN_WAREHOUSE="{\"conn_type\": \"postgres\", \"host\": \"$(json_escape "$WAREHOUSE_DB_HOST")\", \"port\": $((10#$WAREHOUSE_DB_PORT)), \"schema\": \"$(json_escape "$WAREHOUSE_DB_NAME")\", \"login\": \"$(json_escape "$WAREHOUSE_DB_USER")\", \"password\": \"$(json_escape "$WAREHOUSE_DB_PASSWORD")\"}"
 	fi
+	setup_celery_env
+}
+
+# CeleryExecutor only: the broker URL from AIRFLOW_BROKER_PASSWORD(_FILE), like the DB URL above. A stack
+# without a broker password (LocalExecutor) gets nothing, so Airflow keeps its defaults there.
+setup_celery_env() {
+	file_env AIRFLOW_BROKER_PASSWORD
+	: "${AIRFLOW_BROKER_HOST:=broker}" "${AIRFLOW_BROKER_PORT:=6379}"
+	if [ -z "${AIRFLOW__CELERY__BROKER_URL:-}" ] && [ -n "${AIRFLOW_BROKER_PASSWORD:-}" ]; then
+		require_port AIRFLOW_BROKER_PORT
+		export AIRFLOW__CELERY__BROKER_URL="redis://:$(urlencode "$AIRFLOW_BROKER_PASSWORD")@${AIRFLOW_BROKER_HOST}:${AIRFLOW_BROKER_PORT}/0"
+	fi
+	if [ -z "${AIRFLOW__CELERY__RESULT_BACKEND:-}" ] && [ -n "${AIRFLOW__CELERY__BROKER_URL:-}" ] &&
+		[ -n "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
+		export AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}"
+	fi
+	if [ "${AIRFLOW__CORE__EXECUTOR:-}" = CeleryExecutor ] && [ -z "${AIRFLOW__CELERY__BROKER_URL:-}" ]; then
+		af_error "AIRFLOW__CORE__EXECUTOR=CeleryExecutor needs the broker: set AIRFLOW_BROKER_PASSWORD_FILE" \
+			"(the broker_password secret) or AIRFLOW__CELERY__BROKER_URL"
+	fi
 }
 
 # Fails with a message naming the variable when a setting that this command needs is missing.
@@ -240,7 +267,16 @@ _main() {
 			check_required "$1"
 			# The components need only the derived settings (DB URL, AIRFLOW_CONN_WAREHOUSE); keep
 			# the raw passwords out of their environment, which task processes inherit.
-			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD
+			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
+			exec /opt/venv/bin/airflow "$@"
+			;;
+		celery)
+			# Workers (and Flower) of the CeleryExecutor: same secrets as the components, plus the broker.
+			setup_env
+			check_required celery
+			require_nonempty AIRFLOW__CELERY__BROKER_URL \
+				"the broker URL; set AIRFLOW_BROKER_PASSWORD_FILE (and AIRFLOW_BROKER_HOST) or AIRFLOW__CELERY__BROKER_URL"
+			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
 			exec /opt/venv/bin/airflow "$@"
 			;;
 		*)

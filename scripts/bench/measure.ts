@@ -4,7 +4,7 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { compose, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "../../tests/support/compose.ts";
+import { COMPOSE_DIR, compose, composeStreaming, docker, REPO_ROOT, type ComposeProject } from "../../tests/support/compose.ts";
 import { ALL_SERVICES, DataStackEnvironment, type StartedDataStack } from "../../tests/support/data-stack.ts";
 import { freshSettings, type StackSettings } from "../../tests/support/settings.ts";
 import { IMAGES, type ImageName, type ImageSpec, stackImageTag } from "../../tests/support/images.ts";
@@ -82,6 +82,12 @@ export interface ImageResult {
  */
 export const BUILD_PROJECT: ComposeProject = { name: "data-stack-bench", env: { STACK_IMAGE_TAG: stackImageTag() } };
 
+/** `--file` arguments for the compose files besides docker-compose.yml that define images (ImageSpec.composeFile). */
+function extraComposeFiles(): string[] {
+  const files = new Set<string>(IMAGES.flatMap((spec: ImageSpec) => ("composeFile" in spec && spec.composeFile ? [spec.composeFile] : [])));
+  return [...files].flatMap((file) => ["--file", path.join(COMPOSE_DIR, file)]);
+}
+
 async function benchImages(filters: readonly string[] = []): Promise<string[]> {
   const label = `label=com.docker.compose.project=${BUILD_PROJECT.name}`;
   const { stdout } = await docker(["images", "--quiet", "--no-trunc", "--filter", label, ...filters]);
@@ -103,7 +109,8 @@ export async function untaggedImageSweeper(): Promise<() => Promise<void>> {
 
 /** Image names as compose resolves them, so STACK_IMAGE_TAG is honoured. */
 export async function imageNames(): Promise<Record<string, string>> {
-  const { stdout } = await compose(BUILD_PROJECT, ["config", "--format", "json"]);
+  // Every compose file that names one of the images (the broker's is in celery.yml).
+  const { stdout } = await compose(BUILD_PROJECT, [...extraComposeFiles(), "config", "--format", "json"]);
   const model = JSON.parse(stdout) as { services: Record<string, { image?: string }> };
   return Object.fromEntries(IMAGES.map((spec) => [spec.name, model.services[spec.service]?.image ?? ""]));
 }
@@ -122,7 +129,7 @@ async function inspectImage(image: string): Promise<ImageState> {
 }
 
 function build(spec: ImageSpec, extraArgs: readonly string[] = []): Promise<void> {
-  return composeStreaming(BUILD_PROJECT, ["build", ...extraArgs, spec.service], `[build ${spec.name}]`);
+  return composeStreaming(BUILD_PROJECT, [...extraComposeFiles(), "build", ...extraArgs, spec.service], `[build ${spec.name}]`);
 }
 
 export async function pruneCacheMounts(): Promise<void> {
@@ -182,7 +189,7 @@ export async function measureDagChange(images: Record<string, string>): Promise<
   const before = await states();
   log(`editing ${DAG_FILE}, then \`docker compose build\` (every service)…`);
   const { seconds } = await withAppendedComment(path.join(REPO_ROOT, DAG_FILE), () =>
-    timed(() => composeStreaming(BUILD_PROJECT, ["build"], "[build all]")),
+    timed(() => composeStreaming(BUILD_PROJECT, [...extraComposeFiles(), "build"], "[build all]")),
   );
   const after = await states();
   const names = IMAGES.map((spec) => spec.name);

@@ -2,6 +2,7 @@
 import { expect, it } from "vitest";
 import { docker } from "../support/compose.ts";
 import { ALL_SERVICES } from "../support/data-stack.ts";
+import { SECRET_FILES } from "../support/secrets.ts";
 import { composeEnvironment } from "../support/settings.ts";
 import { container, describeStack, execIn } from "../support/stack.ts";
 
@@ -97,7 +98,7 @@ describeStack("security posture of the running stack", (stack) => {
     const listing = await execIn(stack, "postgres", ["sh", "-c", "stat -c '%a %u %g %n' /run/stack-secrets /run/stack-secrets/*"]);
     const [dir, ...files] = listing.trim().split("\n");
     expect(dir).toMatch(/^750 0 2000 /);
-    expect(files.length).toBe(8);
+    expect(files.length).toBe(Object.keys(SECRET_FILES).length);
     for (const file of files) expect(file).toMatch(/^440 0 2000 /);
     const write = await execIn(stack, "airflow-scheduler", ["sh", "-c", "{ echo x > /run/stack-secrets/postgres_password; } 2>&1 || true"]);
     expect(write).toMatch(/Read-only file system|Permission denied/);

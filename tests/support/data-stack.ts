@@ -58,6 +58,7 @@ export class DataStackEnvironment {
   private startupTimeoutMs = 300_000;
   private build = true;
   private extraEnv: Record<string, string> = {};
+  private composeFiles: readonly string[] = [COMPOSE_FILE];
 
   constructor(settings: StackSettings) {
     this.settings = settings;
@@ -86,6 +87,12 @@ export class DataStackEnvironment {
     return this;
   }
 
+  /** Compose files on top of the stack's own (paths relative to compose/), e.g. "celery.yml". */
+  withComposeFiles(...files: string[]): this {
+    this.composeFiles = [COMPOSE_FILE, ...files];
+    return this;
+  }
+
   /** Use the images as they are, e.g. when the same run built them a moment ago. */
   withoutBuild(): this {
     this.build = false;
@@ -99,14 +106,14 @@ export class DataStackEnvironment {
   async up(): Promise<StartedDataStack> {
     const project = this.project;
     await assertPortsUsable(project.env);
-    if (this.build) await buildImages(project, this.services);
+    if (this.build) await buildImages(project, this.services, this.composeFiles);
 
     const started = Date.now();
     const follower = new LogFollower(project.name, this.logDirectory).start();
     const progress = new HealthProgress(project.name, started).start();
     let environment: StartedDockerComposeEnvironment;
     try {
-      environment = await new DockerComposeEnvironment(COMPOSE_DIR, COMPOSE_FILE)
+      environment = await new DockerComposeEnvironment(COMPOSE_DIR, [...this.composeFiles])
         .withProjectName(project.name)
         .withEnvironment(project.env)
         .withStartupTimeout(this.startupTimeoutMs)
@@ -160,10 +167,11 @@ export class StartedDataStack {
   }
 }
 
-async function buildImages(project: ComposeProject, services: readonly string[]): Promise<void> {
+async function buildImages(project: ComposeProject, services: readonly string[], files: readonly string[]): Promise<void> {
   const started = Date.now();
   process.stderr.write(`[stack] building images for ${services.join(", ")}\n`);
-  await composeStreaming(project, ["build", "--with-dependencies", ...services], "[stack build]");
+  const extraFiles = files.slice(1).flatMap((file) => ["--file", path.join(COMPOSE_DIR, file)]);
+  await composeStreaming(project, [...extraFiles, "build", "--with-dependencies", ...services], "[stack build]");
   process.stderr.write(`[stack] images ready after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
 }
 
@@ -274,6 +282,7 @@ export async function attachToRunningStack(projectName: string, logDirectory: st
     airflowAdmin: { username: envOf("airflow-init", "AIRFLOW_ADMIN_USERNAME") ?? "admin", password: secrets.airflowAdmin },
     pgadmin: { email: envOf("pgadmin", "PGADMIN_DEFAULT_EMAIL") ?? "", password: secrets.pgadmin },
     airflowKeys: { fernetKey: secrets.fernetKey, jwtSecret: secrets.jwtSecret, apiSecretKey: secrets.apiSecretKey },
+    broker: { password: secrets.broker },
   };
   return {
     settings,

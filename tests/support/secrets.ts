@@ -8,4 +8,5 @@ export const SECRET_FILES = {
   fernetKey: "airflow_fernet_key",
   jwtSecret: "airflow_jwt_secret",
   apiSecretKey: "airflow_api_secret_key",
+  broker: "broker_password",
 } as const;

@@ -18,6 +18,8 @@ export interface StackSettings {
   readonly airflowAdmin: { readonly username: string; readonly password: string };
   readonly pgadmin: { readonly email: string; readonly password: string };
   readonly airflowKeys: { readonly fernetKey: string; readonly jwtSecret: string; readonly apiSecretKey: string };
+  /** The Celery broker's password (compose/celery.yml); generated for every stack. */
+  readonly broker: { readonly password: string };
 }
 
 export function testProjectName(): string {
@@ -57,6 +59,7 @@ export async function freshSettings(bindAddress = "127.0.0.1"): Promise<StackSet
       jwtSecret: randomBytes(32).toString("base64url"),
       apiSecretKey: randomBytes(32).toString("base64url"),
     },
+    broker: { password: password() },
   };
 }
 
@@ -79,6 +82,7 @@ export function composeEnvironment(settings: StackSettings): Record<string, stri
     AIRFLOW_FERNET_KEY: settings.airflowKeys.fernetKey,
     AIRFLOW_JWT_SECRET: settings.airflowKeys.jwtSecret,
     AIRFLOW_API_SECRET_KEY: settings.airflowKeys.apiSecretKey,
+    BROKER_PASSWORD: settings.broker.password,
   };
 }
 

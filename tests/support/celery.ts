@@ -1,0 +1,188 @@
+// The Celery stack of the tests: compose/celery.yml on top of the stack, plus a test-only layer
+// (tests/fixtures/celery/compose.test.yml: test DAGs, a short lost-worker timeout, a worker for the queue
+// `special`), as a project of its own beside the shared LocalExecutor stack. Helpers to find its workers,
+// trigger runs without waiting, and read task instances from the metadata DB.
+import type { AxiosInstance } from "axios";
+import { COMPOSE_DIR, docker } from "./compose.ts";
+import { DataStackEnvironment, type StackInfo, type StartedDataStack } from "./data-stack.ts";
+import { freshSettings } from "./settings.ts";
+import { eventually, logins, withPostgres } from "./stack.ts";
+import path from "node:path";
+import getPort from "get-port";
+
+/** Compose files on top of docker-compose.yml, relative to compose/. */
+export const CELERY_COMPOSE_FILES = ["celery.yml", "../tests/fixtures/celery/compose.test.yml"] as const;
+
+/** What the Celery tests need: no pgAdmin, no triggerer (no deferrable task here). */
+export const CELERY_SERVICES = [
+  "postgres",
+  "broker",
+  "airflow-apiserver",
+  "airflow-scheduler",
+  "airflow-dag-processor",
+  "airflow-worker",
+  "airflow-worker-special",
+] as const;
+
+/** Worker slots of the test stack: 2 default-queue workers x concurrency 2, plus the `special` worker's 2. */
+export const TEST_PARALLELISM = 12;
+
+/**
+ * Starts the Celery test stack. `bindAddress` is where its ports are published: the tests use Docker's
+ * bridge gateway, which containers of other projects reach (a stand-in for a second host's view).
+ */
+export async function startCeleryStack(bindAddress = "127.0.0.1"): Promise<StartedDataStack> {
+  const settings = await freshSettings(bindAddress);
+  const { postgres, airflow, pgadmin } = settings.ports;
+  const brokerPort = await getPort({ host: bindAddress, exclude: [postgres, airflow, pgadmin] });
+  return new DataStackEnvironment(settings)
+    .withComposeFiles(...CELERY_COMPOSE_FILES)
+    .withServices(...CELERY_SERVICES)
+    .withEnvironment({ AIRFLOW_PARALLELISM: String(TEST_PARALLELISM), BROKER_PORT: String(brokerPort) })
+    .withStartupTimeout(600_000)
+    .up();
+}
+
+/** Docker's default bridge gateway (docker0): a host address that every container can reach. */
+export async function dockerHostGateway(): Promise<string> {
+  const { stdout } = await docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]);
+  return stdout.trim();
+}
+
+/** `docker compose` for the Celery project, with all of its files. */
+export function celeryCompose(stack: StackInfo, args: readonly string[], timeoutMs = 300_000) {
+  const files = ["docker-compose.yml", ...CELERY_COMPOSE_FILES].flatMap((file) => ["--file", path.join(COMPOSE_DIR, file)]);
+  return docker(["compose", "--project-name", stack.settings.projectName, ...files, ...args], { env: stack.env, timeoutMs });
+}
+
+export interface WorkerContainer {
+  readonly name: string;
+  readonly service: string;
+  readonly hostname: string;
+  readonly state: string;
+  readonly health: string | undefined;
+}
+
+/** Every worker container of the project (both services, every replica), as Docker sees it now. */
+export async function workerContainers(projectName: string): Promise<WorkerContainer[]> {
+  const { stdout } = await docker([
+    "ps",
+    "--all",
+    "--filter",
+    `label=com.docker.compose.project=${projectName}`,
+    "--format",
+    "{{.ID}}",
+  ]);
+  const ids = stdout.split("\n").filter(Boolean);
+  if (ids.length === 0) return [];
+  const details = JSON.parse((await docker(["inspect", ...ids])).stdout) as Array<{
+    Name: string;
+    Config: { Hostname: string; Labels: Record<string, string> };
+    State: { Status: string; Health?: { Status: string } };
+  }>;
+  return details
+    .map((entry) => ({
+      name: entry.Name.replace(/^\//, ""),
+      service: entry.Config.Labels["com.docker.compose.service"] ?? "",
+      hostname: entry.Config.Hostname,
+      state: entry.State.Status,
+      health: entry.State.Health?.Status,
+    }))
+    .filter((entry) => entry.service.startsWith("airflow-worker"))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The container of one service, for `docker exec`/`docker kill` (single-replica services). */
+export async function containerOf(projectName: string, service: string): Promise<string> {
+  const { stdout } = await docker([
+    "ps",
+    "--all",
+    "--filter",
+    `label=com.docker.compose.project=${projectName}`,
+    "--filter",
+    `label=com.docker.compose.service=${service}`,
+    "--format",
+    "{{.Names}}",
+  ]);
+  const name = stdout.split("\n").find(Boolean);
+  if (!name) throw new Error(`project ${projectName} has no container of service ${service}`);
+  return name;
+}
+
+/** Waits until every worker container is running and healthy (its health check: consuming a queue). */
+export function waitForHealthyWorkers(projectName: string, expected: number, timeoutMs = 300_000): Promise<WorkerContainer[]> {
+  return eventually(
+    `${expected} healthy Celery workers in ${projectName}`,
+    async () => {
+      const workers = (await workerContainers(projectName)).filter((worker) => worker.state === "running");
+      return workers.length === expected && workers.every((worker) => worker.health === "healthy") ? workers : undefined;
+    },
+    { timeoutMs, intervalMs: 2_000 },
+  );
+}
+
+/** Unpauses the DAG once it is parsed and triggers a run; returns the run id without waiting. */
+export async function triggerDag(api: AxiosInstance, dagId: string): Promise<string> {
+  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined), {
+    timeoutMs: 300_000,
+    intervalMs: 2_000,
+  });
+  const unpause = await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
+  if (unpause.status !== 200) throw new Error(`unpausing ${dagId} answered ${unpause.status}: ${JSON.stringify(unpause.data)}`);
+  const trigger = await api.post(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
+  if (trigger.status !== 200) throw new Error(`triggering ${dagId} answered ${trigger.status}: ${JSON.stringify(trigger.data)}`);
+  return (trigger.data as { dag_run_id: string }).dag_run_id;
+}
+
+/** Waits for the run to end; returns its final state. */
+export function runEnd(api: AxiosInstance, dagId: string, runId: string, timeoutMs = 600_000): Promise<string> {
+  return eventually(
+    `run ${runId} of ${dagId} to finish`,
+    async () => {
+      const { state } = (await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)).data as { state: string };
+      return state === "success" || state === "failed" ? state : undefined;
+    },
+    { timeoutMs, intervalMs: 2_000 },
+  );
+}
+
+export interface TaskRow {
+  task_id: string;
+  state: string | null;
+  hostname: string;
+  try_number: number;
+  queue: string;
+}
+
+/** The run's task instances, straight from the metadata DB (hostname is the worker that ran the try). */
+export function taskInstances(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
+  return withPostgres(stack, logins(stack).airflow, async (client) =>
+    (
+      await client.query<TaskRow>(
+        "SELECT task_id, state, hostname, try_number, queue FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id",
+        [dagId, runId],
+      )
+    ).rows,
+  );
+}
+
+/** Earlier tries of the run's tasks (Airflow moves a try there when it is retried). */
+export function taskHistory(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
+  return withPostgres(stack, logins(stack).airflow, async (client) =>
+    (
+      await client.query<TaskRow>(
+        "SELECT task_id, state, hostname, try_number, queue FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, try_number",
+        [dagId, runId],
+      )
+    ).rows,
+  );
+}
+
+/** A task try's log through the REST API, as one string (JSON content joined). */
+export async function taskLog(api: AxiosInstance, dagId: string, runId: string, taskId: string, tryNumber: number): Promise<{ status: number; text: string }> {
+  const response = await api.get(
+    `/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/${taskId}/logs/${tryNumber}`,
+    { headers: { Accept: "application/json" }, params: { full_content: true } },
+  );
+  return { status: response.status, text: JSON.stringify(response.data) };
+}
