@@ -3,12 +3,16 @@
 // Tasks spread over workers, their logs come back through the REST API (served by the workers on 8793),
 // routing by queue holds, a SIGKILLed worker's task is retried elsewhere, a SIGKILLed broker loses no
 // queued task and runs none twice, and the stack is hardened like the default one.
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { AxiosInstance } from "axios";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { airflowApi } from "../support/airflow.ts";
 import {
   celeryCompose,
   containerOf,
+  dockerHostGateway,
   runEnd,
   startCeleryStack,
   taskHistory,
@@ -17,6 +21,7 @@ import {
   triggerDag,
   waitForHealthyWorkers,
   workerContainers,
+  WorkerHostProject,
   type WorkerContainer,
 } from "../support/celery.ts";
 import { docker } from "../support/compose.ts";
@@ -41,7 +46,8 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
   };
 
   beforeAll(async () => {
-    stack = await startCeleryStack();
+    // Published on Docker's bridge gateway instead of 127.0.0.1: the "second host" below reaches it there.
+    stack = await startCeleryStack(await dockerHostGateway());
     info = stack.info;
     project = info.settings.projectName;
     const ready = await workers();
@@ -215,6 +221,41 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     );
     // Every worker consumes again (its health check asks for its active queues).
     await workers();
+  }, 900_000);
+
+  it("runs tasks on a worker of compose/celery-worker-host.yml that reaches the stack only through its published ports", async () => {
+    const { settings } = info;
+    const secretsDir = await mkdtemp(path.join(os.tmpdir(), "celery-worker-host-"));
+    const files: Record<string, string> = {
+      airflow_db_password: settings.airflowDb.password,
+      warehouse_db_password: settings.warehouseDb.password,
+      airflow_fernet_key: settings.airflowKeys.fernetKey,
+      airflow_jwt_secret: settings.airflowKeys.jwtSecret,
+      airflow_api_secret_key: settings.airflowKeys.apiSecretKey,
+      broker_password: settings.broker.password,
+    };
+    // Readable by the worker's uid 50000 (a real host: root-owned, group 2000, 0440; README.md).
+    await chmod(secretsDir, 0o755);
+    for (const [file, value] of Object.entries(files)) await writeFile(path.join(secretsDir, file), value, { mode: 0o644 });
+    const remote = new WorkerHostProject(info, secretsDir, "remote");
+    try {
+      await remote.up();
+      const { stdout } = await remote.compose(["ps", "--format", "{{.Name}}\t{{.Networks}}"]);
+      const [remoteName = "", networks = ""] = stdout.trim().split("\t");
+      expect(networks).toBe(`${remote.name}_workers`);
+      const remoteHostname = (await docker(["inspect", "--format", "{{.Config.Hostname}}", remoteName])).stdout.trim();
+
+      const runId = await triggerDag(api, "celery_remote");
+      expect(await runEnd(api, "celery_remote", runId)).toBe("success");
+      const rows = await taskInstances(info, "celery_remote", runId);
+      expect(rows.map((row) => [row.task_id, row.queue, row.hostname])).toEqual([
+        ["remote_0", "remote", remoteHostname],
+        ["remote_1", "remote", remoteHostname],
+      ]);
+    } finally {
+      await remote.down();
+      await rm(secretsDir, { recursive: true, force: true });
+    }
   }, 900_000);
 
   it("runs hardened like the default stack: non-root, read-only, no capabilities, limits, no secret in the environment", async () => {

@@ -186,3 +186,42 @@ export async function taskLog(api: AxiosInstance, dagId: string, runId: string, 
   );
   return { status: response.status, text: JSON.stringify(response.data) };
 }
+
+/**
+ * compose/celery-worker-host.yml as a project of its own on its own network: a stand-in for a second host.
+ * It gets only the stack's published addresses (the stack must be bound to an address containers reach,
+ * see dockerHostGateway) and a folder with copies of the six secret files it needs.
+ */
+export class WorkerHostProject {
+  readonly name: string;
+  private readonly env: Record<string, string>;
+
+  constructor(stack: StackInfo, secretsDir: string, queues: string) {
+    this.name = `${stack.settings.projectName}w`;
+    this.env = {
+      STACK_IMAGE_TAG: stack.env.STACK_IMAGE_TAG ?? "",
+      STACK_HOST: stack.settings.bindAddress,
+      POSTGRES_PORT: String(stack.settings.ports.postgres),
+      AIRFLOW_PORT: String(stack.settings.ports.airflow),
+      BROKER_PORT: stack.env.BROKER_PORT ?? "6379",
+      WORKER_SECRETS_DIR: secretsDir,
+      WORKER_DAGS_DIR: path.join(COMPOSE_DIR, "..", "tests", "fixtures", "celery", "dags"),
+      WORKER_QUEUES: queues,
+    };
+  }
+
+  compose(args: readonly string[], timeoutMs = 400_000) {
+    return docker(["compose", "--project-name", this.name, "--file", path.join(COMPOSE_DIR, "celery-worker-host.yml"), ...args], {
+      env: this.env,
+      timeoutMs,
+    });
+  }
+
+  up() {
+    return this.compose(["up", "--detach", "--no-build", "--wait", "--wait-timeout", "360"]);
+  }
+
+  down() {
+    return this.compose(["down", "--volumes", "--remove-orphans", "--timeout", "5"], 120_000);
+  }
+}
