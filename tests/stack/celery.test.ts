@@ -68,6 +68,13 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     await stack?.down();
   }, 300_000);
 
+  /** Leftovers of the project, by kind: what `down` must have removed. */
+  async function leftovers(): Promise<Record<string, string[]>> {
+    const label = `label=com.docker.compose.project=${project}`;
+    const list = async (args: string[]) => (await docker([...args, "--filter", label, "--quiet"])).stdout.split("\n").filter(Boolean);
+    return { containers: await list(["ps", "--all"]), networks: await list(["network", "ls"]), volumes: await list(["volume", "ls"]) };
+  }
+
   async function projectContainers(): Promise<string[]> {
     const { stdout } = await docker(["ps", "--filter", `label=com.docker.compose.project=${project}`, "--format", "{{.Names}}"]);
     return stdout.split("\n").filter(Boolean);
@@ -312,6 +319,14 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     expect(anonymous.stdout).toMatch(/NOAUTH/);
     const policy = await docker(["exec", broker, "sh", "-c", 'REDISCLI_AUTH="$(cat /run/stack-secrets/broker_password)" valkey-cli config get maxmemory-policy appendonly']);
     expect(policy.stdout.split("\n").filter(Boolean)).toEqual(expect.arrayContaining(["noeviction", "appendonly", "yes"]));
+  }, 300_000);
+
+  it("leaves no container, network or volume of the Celery project behind when it is taken down", async () => {
+    const running = stack as StartedDataStack;
+    stack = undefined;
+    await running.saveLogs();
+    await running.down();
+    expect(await leftovers()).toEqual({ containers: [], networks: [], volumes: [] });
   }, 300_000);
 });
 
