@@ -19,7 +19,9 @@ die() {
 
 file=${VALKEY_PASSWORD_FILE:-}
 [ -n "$file" ] || die "VALKEY_PASSWORD_FILE is not set; point it at the broker password (compose: /run/stack-secrets/broker_password)"
-[ -r "$file" ] && [ -f "$file" ] || die "VALKEY_PASSWORD_FILE=$file is not a readable file (uid $(id -u), groups $(id -G))"
+if [ ! -r "$file" ] || [ ! -f "$file" ]; then
+	die "VALKEY_PASSWORD_FILE=$file is not a readable file (uid $(id -u), groups $(id -G))"
+fi
 password=$(<"$file")
 [ -n "$password" ] || die "VALKEY_PASSWORD_FILE=$file is empty"
 maxmemory=${VALKEY_MAXMEMORY:-192mb}
