@@ -36,6 +36,7 @@ readonly SECRETS=(
 	"airflow_jwt_secret        AIRFLOW_JWT_SECRET         token    replace"
 	"airflow_api_secret_key    AIRFLOW_API_SECRET_KEY     token    replace"
 	"backup_passphrase         BACKUP_PASSPHRASE          token    keep"
+	"broker_password           BROKER_PASSWORD            password replace"
 )
 
 # pgBackRest reads its repository's passphrase from a config file, never from the environment: this one,
@@ -170,6 +171,7 @@ show() {
 		          superuser  ${POSTGRES_USER:-postgres} / $(secret postgres_password)
 		          airflow    airflow / $(secret airflow_db_password)     (database airflow)
 		          warehouse  warehouse / $(secret warehouse_db_password)   (database warehouse)
+		Broker    (compose/celery.yml only)   password $(secret broker_password)
 	EOF
 }
 

@@ -10,6 +10,8 @@
 #   init                      wait for the metadata DB, `airflow db migrate`, ensure the admin user; exit
 #   api-server | scheduler | dag-processor | triggerer
 #                             exec airflow <component> [args...]
+#   celery worker|flower [args...]
+#                             exec airflow celery ... (CeleryExecutor, compose/celery.yml); needs the broker
 #   anything else             exec'd as is (bash, python, `airflow dags list`, ...)
 #
 # Environment (every variable marked * also accepts VAR_FILE=/path; setting both is an error;
@@ -33,6 +35,11 @@
 #   AIRFLOW_ADMIN_USERNAME (admin) AIRFLOW_ADMIN_PASSWORD* (required) AIRFLOW_ADMIN_EMAIL
 #   (admin@example.com) AIRFLOW_ADMIN_FIRSTNAME (Admin) AIRFLOW_ADMIN_LASTNAME (User)
 #   AIRFLOW_DB_WAIT_TIMEOUT (60)     seconds init waits for the metadata DB to accept connections
+#   AIRFLOW__CELERY__BROKER_URL      if unset and AIRFLOW_BROKER_PASSWORD is non-empty, built as
+#                                    redis://:PASSWORD@HOST:PORT/0 (password percent-encoded) from
+#   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
+#   AIRFLOW__CELERY__RESULT_BACKEND  if unset: db+ and the metadata DB URL (Airflow's own default, made
+#                                    explicit so that the worker health check can read it)
 set -Eeuo pipefail
 
 ENTRYPOINT_NAME=airflow-entrypoint
@@ -182,6 +189,27 @@ docker_setup_env() {
 		# shellcheck disable=SC2090 # see above
 		export AIRFLOW_CONN_WAREHOUSE
 	fi
+	airflow_setup_celery_env
+}
+
+# CeleryExecutor only: the broker URL from AIRFLOW_BROKER_PASSWORD(_FILE), like the DB URL above. A stack
+# without a broker password (LocalExecutor) gets nothing, so Airflow keeps its defaults there.
+airflow_setup_celery_env() {
+	file_env AIRFLOW_BROKER_PASSWORD
+	: "${AIRFLOW_BROKER_HOST:=broker}" "${AIRFLOW_BROKER_PORT:=6379}"
+	if [ -z "${AIRFLOW__CELERY__BROKER_URL:-}" ] && [ -n "${AIRFLOW_BROKER_PASSWORD:-}" ]; then
+		airflow_require_port AIRFLOW_BROKER_PORT
+		AIRFLOW__CELERY__BROKER_URL="redis://:$(airflow_urlencode "$AIRFLOW_BROKER_PASSWORD")@${AIRFLOW_BROKER_HOST}:${AIRFLOW_BROKER_PORT}/0"
+		export AIRFLOW__CELERY__BROKER_URL
+	fi
+	if [ -z "${AIRFLOW__CELERY__RESULT_BACKEND:-}" ] && [ -n "${AIRFLOW__CELERY__BROKER_URL:-}" ] &&
+		[ -n "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
+		export AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}"
+	fi
+	if [ "${AIRFLOW__CORE__EXECUTOR:-}" = CeleryExecutor ] && [ -z "${AIRFLOW__CELERY__BROKER_URL:-}" ]; then
+		entrypoint_error "AIRFLOW__CORE__EXECUTOR=CeleryExecutor needs the broker: set AIRFLOW_BROKER_PASSWORD_FILE" \
+			"(the broker_password secret) or AIRFLOW__CELERY__BROKER_URL"
+	fi
 }
 
 # Fails with a message naming the variable when a setting that this command needs is missing.
@@ -259,7 +287,16 @@ _main() {
 			docker_verify_minimum_env "$1"
 			# The components need only the derived settings (DB URL, AIRFLOW_CONN_WAREHOUSE); keep
 			# the raw passwords out of their environment, which task processes inherit.
-			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD
+			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
+			exec /opt/venv/bin/airflow "$@"
+			;;
+		celery)
+			# Workers (and Flower) of the CeleryExecutor: same secrets as the components, plus the broker.
+			docker_setup_env
+			docker_verify_minimum_env celery
+			airflow_require_nonempty AIRFLOW__CELERY__BROKER_URL \
+				"the broker URL; set AIRFLOW_BROKER_PASSWORD_FILE (and AIRFLOW_BROKER_HOST) or AIRFLOW__CELERY__BROKER_URL"
+			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
 			exec /opt/venv/bin/airflow "$@"
 			;;
 		*)

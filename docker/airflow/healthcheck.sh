@@ -2,7 +2,7 @@
 # airflow-healthcheck: container health check of the data-stack Airflow image.
 #
 # Usage: airflow-healthcheck [--light|--cli] [COMPONENT]
-#   COMPONENT      api-server | scheduler | dag-processor | triggerer. Default: the command the
+#   COMPONENT      api-server | scheduler | dag-processor | triggerer | celery-worker. Default: the command the
 #                  container was started with (read from PID 1's command line); containers that
 #                  run anything else (init, bash, ...) report healthy.
 #   api-server     GET http://localhost:${AIRFLOW__API__PORT:-8080}/api/v2/monitor/health with
@@ -19,6 +19,10 @@
 #                  check. Measured: 2.6-3.9 s, 2.3-2.8 CPU-s and ~145 MB peak RSS per check,
 #                  because it imports all of Airflow every time.
 #                  AIRFLOW_HEALTHCHECK_MODE=cli|light selects the default.
+#   celery-worker  asks this worker (node celery@$HOSTNAME), through the broker with Celery's own remote
+#                  control and a bare Celery app (no Airflow import), for the queues it consumes: healthy
+#                  only when it answers AND consumes at least one queue. A worker that still answers
+#                  ping but lost its consumers after a broker restart is unhealthy.
 #
 # Health checks run through `docker exec`, which bypasses the entrypoint, so the metadata DB URL
 # and the *_FILE secrets are derived here exactly as the entrypoint does (by sourcing it). A bare
@@ -45,6 +49,7 @@ airflow_detect_component() {
 				[ "$cmd" = airflow ] && cmd="${argv[i + 2]:-}"
 				case "$cmd" in
 					api-server | scheduler | dag-processor | triggerer) echo "$cmd" ;;
+					celery) [ "${argv[i + 2]:-}" = worker ] && echo celery-worker || echo none ;;
 					*) echo none ;;
 				esac
 				return
@@ -79,13 +84,17 @@ _main() {
 		scheduler) job_type=SchedulerJob ;;
 		dag-processor) job_type=DagProcessorJob ;;
 		triggerer) job_type=TriggererJob ;;
+		celery-worker)
+			docker_setup_env
+			exec python "$HEALTH_HELPER" check-celery-worker --hostname "${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}"
+			;;
 		none)
 			echo "no Airflow component runs in this container; nothing to check"
 			exit 0
 			;;
 		*)
 			# Exit status 2 (usage), not entrypoint_error's 1 (unhealthy).
-			entrypoint_log ERROR "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer]"
+			entrypoint_log ERROR "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer|celery-worker]"
 			exit 2
 			;;
 	esac

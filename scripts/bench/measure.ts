@@ -91,7 +91,12 @@ export interface ImageResult {
  * Builds need no project of their own (the images are named in the compose file), but compose stamps the
  * project's name into each image's labels: a name of its own tells the benchmark's images from anyone else's.
  */
-export const BUILD_PROJECT: ComposeProject = { name: "data-stack-bench", env: { STACK_IMAGE_TAG: stackImageTag() } };
+export const BUILD_PROJECT: ComposeProject = {
+  name: "data-stack-bench",
+  env: { STACK_IMAGE_TAG: stackImageTag() },
+  // Every compose file that defines one of the images (the broker's is in celery.yml).
+  overrides: [...new Set(IMAGES.flatMap((spec: ImageSpec) => ("composeFile" in spec && spec.composeFile ? [spec.composeFile] : [])))],
+};
 
 async function benchImages(filters: readonly string[] = []): Promise<string[]> {
   const label = `label=com.docker.compose.project=${BUILD_PROJECT.name}`;

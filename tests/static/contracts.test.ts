@@ -19,6 +19,7 @@ import {
   portVariables,
   REPO_ROOT,
   SECRETS,
+  STACK_OVERLAYS,
 } from "../support/index.ts";
 
 const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
@@ -26,9 +27,10 @@ const documentedVariables = new Set(
   [...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string),
 );
 
+/** The stack with every overlay (compose/celery.yml), so that a service or secret an overlay adds is checked too. */
 let model: ComposeModel;
 beforeAll(async () => {
-  model = await composeConfig();
+  model = await composeConfig({}, STACK_OVERLAYS);
 });
 
 describe("images: docker/<name>/, tests/support/images.ts and the compose file agree", () => {
@@ -72,7 +74,7 @@ describe("services: every long-running service can be waited for, reached and do
 
   it("publishes every port through a variable that tests can move and .env.example documents", async () => {
     // portVariables() throws, naming the service, for a port written any other way.
-    const ports = await portVariables();
+    const ports = await portVariables(STACK_OVERLAYS);
     expect(ports.length).toBeGreaterThan(0);
     for (const { service, variable } of ports) {
       expect(documentedVariables, `${service}: document ${variable} in compose/.env.example`).toContain(variable);

@@ -16,8 +16,9 @@ function commandAfter(heading: RegExp): string {
   return block.trim();
 }
 
+/** Variables of the stack's compose file and of its Celery switch (celery.yml), which share compose/.env. */
 function variablesReadByCompose(): Set<string> {
-  const text = readFileSync(path.join(COMPOSE_DIR, "docker-compose.yml"), "utf8");
+  const text = ["docker-compose.yml", "celery.yml"].map((file) => readFileSync(path.join(COMPOSE_DIR, file), "utf8")).join("\n");
   return new Set([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((match) => match[1] as string));
 }
 

@@ -5,6 +5,12 @@
 import { devNull } from "node:os";
 import { compose, type ComposeProject } from "./compose.ts";
 
+/**
+ * Compose files that extend the stack (`docker compose -f docker-compose.yml -f <overlay>`), relative to
+ * compose/. The contract check reads the stack with them, so that what they add is held to the same rules.
+ */
+export const STACK_OVERLAYS = ["celery.yml"] as const;
+
 export interface ComposeModel {
   name: string;
   services: Record<string, ComposeService>;

@@ -85,7 +85,7 @@ export class DataStackEnvironment {
       );
     }
     const host = reachableHost(engine, project.env.STACK_BIND_ADDRESS ?? "127.0.0.1");
-    await assertPortsUsable(project.env);
+    await assertPortsUsable(project.env, project.overrides);
     const services = this.services ?? longRunningServices(await composeConfig(project.env, project.overrides));
     if (this.build) await buildImagesOnce(project, services);
 

@@ -14,6 +14,8 @@ export interface ImageSpec {
   readonly nonDependencyFile: string;
   /** Uncompressed size budget, MB = 10^6 bytes. */
   readonly budgetMB: number;
+  /** The compose file, on top of docker-compose.yml, that defines `service` (relative to compose/). */
+  readonly composeFile?: string;
 }
 
 /** The official images, for comparison: postgres:17 ~453 MB, apache/airflow slim ~500 MB, dpage/pgadmin4 ~380 MB. */
@@ -21,6 +23,7 @@ export const IMAGES = [
   { name: "postgres", service: "postgres", nonDependencyFile: "docker/postgres/docker-entrypoint.sh", budgetMB: 300 },
   { name: "airflow", service: "airflow-apiserver", nonDependencyFile: "docker/airflow/entrypoint.sh", budgetMB: 550 },
   { name: "pgadmin", service: "pgadmin", nonDependencyFile: "docker/pgadmin/entrypoint.sh", budgetMB: 350 },
+  { name: "valkey", service: "broker", nonDependencyFile: "docker/valkey/valkey-healthcheck.sh", budgetMB: 100, composeFile: "celery.yml" },
 ] as const satisfies readonly ImageSpec[];
 
 export type ImageName = (typeof IMAGES)[number]["name"];

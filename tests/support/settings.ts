@@ -67,10 +67,17 @@ export function testProjectOwner(projectName: string): { owner: string; pid: num
 
 // ------------------------------------------------------------------------------------------ settings
 
-export async function freshSettings(bindAddress = "127.0.0.1"): Promise<StackSettings> {
+export interface FreshSettingsOptions {
+  /** Where ports are published (default 127.0.0.1). */
+  readonly bindAddress?: string;
+  /** Compose files the stack will run with on top of its own, whose published ports need free ports too. */
+  readonly overrides?: readonly string[];
+}
+
+export async function freshSettings({ bindAddress = "127.0.0.1", overrides = [] }: FreshSettingsOptions = {}): Promise<StackSettings> {
   const ports: Record<string, string> = {};
   const taken: number[] = [];
-  for (const { variable } of await portVariables()) {
+  for (const { variable } of await portVariables(overrides)) {
     const port = await getPort({ host: bindAddress, exclude: taken });
     taken.push(port);
     ports[variable] = String(port);
@@ -89,9 +96,9 @@ export async function freshSettings(bindAddress = "127.0.0.1"): Promise<StackSet
 }
 
 /** Fails with the variable's name when a port value would make compose or Docker fail obscurely. */
-export async function assertPortsUsable(env: Readonly<Record<string, string>>): Promise<void> {
+export async function assertPortsUsable(env: Readonly<Record<string, string>>, overrides: readonly string[] = []): Promise<void> {
   const bindAddress = env.STACK_BIND_ADDRESS ?? "127.0.0.1";
-  for (const { variable } of await portVariables()) {
+  for (const { variable } of await portVariables(overrides)) {
     const value = env[variable];
     if (value === undefined) continue;
     if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {

@@ -1,0 +1,232 @@
+// The Celery stack of the tests: compose/celery.yml on top of the stack, plus a test-only layer
+// (tests/fixtures/celery/compose.test.yml: test DAGs, a short lost-worker timeout, a worker for the queue
+// `special`), as a project of its own beside the shared LocalExecutor stack. Helpers to find its workers,
+// trigger runs without waiting, and read task instances from the metadata DB.
+import { devNull } from "node:os";
+import path from "node:path";
+import type { AxiosInstance } from "axios";
+import { compose } from "./compose.ts";
+import { DataStackEnvironment } from "./data-stack-environment.ts";
+import { COMPOSE_DIR } from "./paths.ts";
+import { eventually } from "./polling.ts";
+import { withPostgres } from "./postgres.ts";
+import { docker } from "./process.ts";
+import { freshSettings } from "./settings.ts";
+import { logins, projectOf, variable, type StackInfo } from "./stack-info.ts";
+import type { StartedDataStack } from "./started-data-stack.ts";
+
+/** Compose files on top of docker-compose.yml, relative to compose/. */
+export const CELERY_COMPOSE_FILES = ["celery.yml", "../tests/fixtures/celery/compose.test.yml"] as const;
+
+/** What the Celery tests need: no pgAdmin, no triggerer (no deferrable task here). */
+export const CELERY_SERVICES = [
+  "postgres",
+  "broker",
+  "airflow-apiserver",
+  "airflow-scheduler",
+  "airflow-dag-processor",
+  "airflow-worker",
+  "airflow-worker-special",
+] as const;
+
+/** Worker slots of the test stack: 2 default-queue workers x concurrency 2, plus the `special` worker's 2. */
+export const TEST_PARALLELISM = 12;
+
+/**
+ * Starts the Celery test stack. `bindAddress` is where its ports are published: the tests use Docker's
+ * bridge gateway, which containers of other projects reach (a stand-in for a second host's view).
+ */
+export async function startCeleryStack(bindAddress = "127.0.0.1", logDirectory?: string): Promise<StartedDataStack> {
+  // The overrides' published ports (the broker's BROKER_PORT) get free ports too.
+  const settings = await freshSettings({ bindAddress, overrides: CELERY_COMPOSE_FILES });
+  const environment = new DataStackEnvironment(settings)
+    .withOverrides(...CELERY_COMPOSE_FILES)
+    .withServices(...CELERY_SERVICES)
+    .withEnvironment({ AIRFLOW_PARALLELISM: String(TEST_PARALLELISM) })
+    .withStartupTimeout(600_000);
+  if (logDirectory) environment.withLogDirectory(path.join(logDirectory, settings.projectName));
+  return environment.up();
+}
+
+/** Docker's default bridge gateway (docker0): a host address that every container can reach. */
+export async function dockerHostGateway(): Promise<string> {
+  const { stdout } = await docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]);
+  return stdout.trim();
+}
+
+/** `docker compose` for the Celery project, with all of its files. */
+export function celeryCompose(stack: StackInfo, args: readonly string[], timeoutMs = 300_000) {
+  return compose(projectOf(stack), args, { timeoutMs });
+}
+
+export interface WorkerContainer {
+  readonly name: string;
+  readonly service: string;
+  readonly hostname: string;
+  readonly state: string;
+  readonly health: string | undefined;
+}
+
+/** Every worker container of the project (both services, every replica), as Docker sees it now. */
+export async function workerContainers(projectName: string): Promise<WorkerContainer[]> {
+  const { stdout } = await docker([
+    "ps",
+    "--all",
+    "--filter",
+    `label=com.docker.compose.project=${projectName}`,
+    "--format",
+    "{{.ID}}",
+  ]);
+  const ids = stdout.split("\n").filter(Boolean);
+  if (ids.length === 0) return [];
+  const details = JSON.parse((await docker(["inspect", ...ids])).stdout) as Array<{
+    Name: string;
+    Config: { Hostname: string; Labels: Record<string, string> };
+    State: { Status: string; Health?: { Status: string } };
+  }>;
+  return details
+    .map((entry) => ({
+      name: entry.Name.replace(/^\//, ""),
+      service: entry.Config.Labels["com.docker.compose.service"] ?? "",
+      hostname: entry.Config.Hostname,
+      state: entry.State.Status,
+      health: entry.State.Health?.Status,
+    }))
+    .filter((entry) => entry.service.startsWith("airflow-worker"))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The container of one service, for `docker exec`/`docker kill` (single-replica services). */
+export async function containerOf(projectName: string, service: string): Promise<string> {
+  const { stdout } = await docker([
+    "ps",
+    "--all",
+    "--filter",
+    `label=com.docker.compose.project=${projectName}`,
+    "--filter",
+    `label=com.docker.compose.service=${service}`,
+    "--format",
+    "{{.Names}}",
+  ]);
+  const name = stdout.split("\n").find(Boolean);
+  if (!name) throw new Error(`project ${projectName} has no container of service ${service}`);
+  return name;
+}
+
+/** Waits until every worker container is running and healthy (its health check: consuming a queue). */
+export function waitForHealthyWorkers(projectName: string, expected: number, timeoutMs = 300_000): Promise<WorkerContainer[]> {
+  return eventually(
+    `${expected} healthy Celery workers in ${projectName}`,
+    async () => {
+      const workers = (await workerContainers(projectName)).filter((worker) => worker.state === "running");
+      return workers.length === expected && workers.every((worker) => worker.health === "healthy") ? workers : undefined;
+    },
+    { timeoutMs, intervalMs: 2_000 },
+  );
+}
+
+/** Unpauses the DAG once it is parsed and triggers a run; returns the run id without waiting. */
+export async function triggerDag(api: AxiosInstance, dagId: string): Promise<string> {
+  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined), {
+    timeoutMs: 300_000,
+    intervalMs: 2_000,
+  });
+  const unpause = await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
+  if (unpause.status !== 200) throw new Error(`unpausing ${dagId} answered ${unpause.status}: ${JSON.stringify(unpause.data)}`);
+  const trigger = await api.post(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
+  if (trigger.status !== 200) throw new Error(`triggering ${dagId} answered ${trigger.status}: ${JSON.stringify(trigger.data)}`);
+  return (trigger.data as { dag_run_id: string }).dag_run_id;
+}
+
+/** Waits for the run to end; returns its final state. */
+export function runEnd(api: AxiosInstance, dagId: string, runId: string, timeoutMs = 600_000): Promise<string> {
+  return eventually(
+    `run ${runId} of ${dagId} to finish`,
+    async () => {
+      const { state } = (await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)).data as { state: string };
+      return state === "success" || state === "failed" ? state : undefined;
+    },
+    { timeoutMs, intervalMs: 2_000 },
+  );
+}
+
+export interface TaskRow {
+  task_id: string;
+  state: string | null;
+  hostname: string;
+  try_number: number;
+  queue: string;
+}
+
+/** The run's task instances, straight from the metadata DB (hostname is the worker that ran the try). */
+export function taskInstances(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
+  return withPostgres(stack, logins(stack).airflow, async (client) =>
+    (
+      await client.query<TaskRow>(
+        "SELECT task_id, state, hostname, try_number, queue FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id",
+        [dagId, runId],
+      )
+    ).rows,
+  );
+}
+
+/** Earlier tries of the run's tasks (Airflow moves a try there when it is retried). */
+export function taskHistory(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
+  return withPostgres(stack, logins(stack).airflow, async (client) =>
+    (
+      await client.query<TaskRow>(
+        "SELECT task_id, state, hostname, try_number, queue FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, try_number",
+        [dagId, runId],
+      )
+    ).rows,
+  );
+}
+
+/** A task try's log through the REST API, as one string (JSON content joined). */
+export async function taskLog(api: AxiosInstance, dagId: string, runId: string, taskId: string, tryNumber: number): Promise<{ status: number; text: string }> {
+  const response = await api.get(
+    `/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/${taskId}/logs/${tryNumber}`,
+    { headers: { Accept: "application/json" }, params: { full_content: true } },
+  );
+  return { status: response.status, text: JSON.stringify(response.data) };
+}
+
+/**
+ * compose/celery-worker-host.yml as a project of its own on its own network: a stand-in for a second host.
+ * It gets only the stack's published addresses (the stack must be bound to an address containers reach,
+ * see dockerHostGateway) and a folder with copies of the six secret files it needs.
+ */
+export class WorkerHostProject {
+  readonly name: string;
+  private readonly env: Record<string, string>;
+
+  constructor(stack: StackInfo, secretsDir: string, queues: string) {
+    this.name = `${stack.projectName}w`;
+    this.env = {
+      STACK_IMAGE_TAG: variable(stack, "STACK_IMAGE_TAG"),
+      STACK_HOST: variable(stack, "STACK_BIND_ADDRESS"),
+      POSTGRES_PORT: variable(stack, "POSTGRES_PORT"),
+      AIRFLOW_PORT: variable(stack, "AIRFLOW_PORT"),
+      BROKER_PORT: variable(stack, "BROKER_PORT"),
+      WORKER_SECRETS_DIR: secretsDir,
+      WORKER_DAGS_DIR: path.join(COMPOSE_DIR, "..", "tests", "fixtures", "celery", "dags"),
+      WORKER_QUEUES: queues,
+    };
+  }
+
+  compose(args: readonly string[], timeoutMs = 400_000) {
+    // Its own file only, and an empty env file: nothing of the stack's configuration but what `env` gives.
+    return docker(["compose", "--project-name", this.name, "--env-file", devNull, "--file", path.join(COMPOSE_DIR, "celery-worker-host.yml"), ...args], {
+      env: this.env,
+      timeoutMs,
+    });
+  }
+
+  up() {
+    return this.compose(["up", "--detach", "--no-build", "--wait", "--wait-timeout", "360"]);
+  }
+
+  down() {
+    return this.compose(["down", "--volumes", "--remove-orphans", "--timeout", "5"], 120_000);
+  }
+}
