@@ -3,7 +3,8 @@
 #   - /usr/lib/postgresql/$PG_MAJOR (server and client programs, extensions) without the JIT provider,
 #   - /usr/share/postgresql/$PG_MAJOR (catalog templates, extension SQL, timezone sets),
 #   - the system time-zone database the server was built against,
-#   - xz and zstd, which decompress *.sql.xz and *.sql.zst init files,
+#   - xz and zstd, which decompress *.sql.xz and *.sql.zst init files, and nss_wrapper, which lends initdb
+#     a passwd entry when the container runs as a uid the image does not know (docker run --user),
 #   - every shared library those programs load (from ldd) that the base image does not already have.
 # For every Debian package a file came from, its dpkg status entry goes to /var/lib/dpkg/status.d/,
 # so image scanners still see the exact package versions (the layout distroless images use).
@@ -58,6 +59,7 @@ main() {
 	rm -rf "${rootfs:?}$pg_share/man"
 	copy_tree /usr/share/zoneinfo tzdata
 	copy_tree /usr/bin/xz xz-utils && copy_tree /usr/bin/xzcat xz-utils && copy_tree /usr/bin/zstd zstd
+	copy_tree "$(dpkg-query --listfiles libnss-wrapper | grep '/libnss_wrapper\.so$')" libnss-wrapper
 
 	local lib
 	while read -r lib; do
