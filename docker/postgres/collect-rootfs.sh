@@ -3,7 +3,8 @@
 #   - /usr/lib/postgresql/$PG_MAJOR (server and client programs, extensions) without the JIT provider,
 #   - /usr/share/postgresql/$PG_MAJOR (catalog templates, extension SQL, timezone sets),
 #   - the system time-zone database the server was built against,
-#   - xz and zstd, which decompress *.sql.xz and *.sql.zst init files,
+#   - xz and zstd, which decompress *.sql.xz and *.sql.zst init files, and nss_wrapper, which lends initdb
+#     a passwd entry when the container runs as a uid the image does not know (docker run --user),
 #   - the backup tool (pgbackrest) and jq, which the backup scheduler uses to read pgBackRest's JSON,
 #   - every shared library those programs load (from ldd) that the base image does not already have.
 # For every Debian package a file came from, its dpkg status entry goes to /var/lib/dpkg/status.d/,
@@ -76,6 +77,7 @@ main() {
 		# shellcheck disable=SC2086 # program and package are meant to split
 		copy_tree $entry
 	done
+	copy_tree "$(dpkg-query --listfiles libnss-wrapper | grep '/libnss_wrapper\.so$')" libnss-wrapper
 
 	local lib
 	while read -r lib; do

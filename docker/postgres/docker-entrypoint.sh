@@ -13,7 +13,8 @@
 #   docker_temp_server_stop, docker_setup_db, docker_process_init_files, docker_process_sql (also as
 #   "${psql[@]}" inside init files), _pg_want_help, _is_sourced, _main.
 # What this image does differently (functions named stack_*):
-#   - it runs as `postgres` from the start and refuses root (no gosu step-down);
+#   - it runs as `postgres` from the start and refuses root (no gosu step-down); any other uid works
+#     (docker run --user), with nss_wrapper lending initdb a passwd entry as upstream does;
 #   - a first initialisation that failed half-way is reported on the next start instead of being
 #     silently skipped, and the half-made cluster is left untouched;
 #   - POSTGRES_INITDB_ARGS honours shell quotes but is not eval'd (nothing in it is executed);
@@ -152,9 +153,37 @@ docker_init_database_dir() {
 	fi
 	stack_initdb_args
 	entrypoint_note "initialising a new cluster in $PGDATA"
+	stack_nss_wrapper_start
 	# The password file ends in a newline: initdb refuses an empty --pwfile.
 	initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
 		--auth-local=trust --auth-host=trust "${STACK_INITDB_ARGS[@]}" "$@"
+	stack_nss_wrapper_stop
+}
+
+# initdb looks the current uid up in /etc/passwd. A uid the image does not know (docker run --user 1234)
+# gets a passwd and group entry of its own for initdb only, through nss_wrapper (LD_PRELOAD).
+stack_nss_wrapper_start() {
+	local uid gid wrapper
+	uid=$(id -u)
+	gid=$(id -g)
+	getent passwd "$uid" >/dev/null && return 0
+	for wrapper in /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so; do
+		[ -s "$wrapper" ] || continue
+		if ! NSS_WRAPPER_PASSWD=$(mktemp) || ! NSS_WRAPPER_GROUP=$(mktemp); then
+			entrypoint_error "uid $uid has no passwd entry and mktemp cannot write to ${TMPDIR:-/tmp}; mount a tmpfs at /tmp"
+		fi
+		printf 'postgres:x:%s:%s:PostgreSQL:%s:/bin/false\n' "$uid" "$gid" "$PGDATA" >"$NSS_WRAPPER_PASSWD"
+		printf 'postgres:x:%s:\n' "$gid" >"$NSS_WRAPPER_GROUP"
+		export LD_PRELOAD=$wrapper NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP
+		return 0
+	done
+}
+
+stack_nss_wrapper_stop() {
+	if [[ "${LD_PRELOAD:-}" == */libnss_wrapper.so ]]; then
+		rm -f "$NSS_WRAPPER_PASSWD" "$NSS_WRAPPER_GROUP"
+		unset LD_PRELOAD NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP
+	fi
 }
 
 # usage: pg_setup_hba_conf [postgres args...]: every remote TCP client authenticates with

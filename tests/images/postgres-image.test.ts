@@ -163,6 +163,30 @@ describeDocker("the postgres image alone", () => {
     }
   });
 
+  it("initialises as a uid the image does not know (docker run --user), as the official image does", async () => {
+    const secret = password();
+    const container = await new GenericContainer(IMAGE)
+      .withUser("4321:4321")
+      .withEnvironment({ POSTGRES_PASSWORD: secret })
+      .withTmpFs({ "/var/lib/postgresql/data": "rw,uid=4321,gid=4321,mode=0700" })
+      .withExposedPorts(5432)
+      .withWaitStrategy(Wait.forHealthCheck())
+      .start();
+    try {
+      const config = { host: container.getHost(), port: container.getMappedPort(5432), user: "postgres", database: "postgres" };
+      const rows = await queryOnce<{ dir: string; owner: string }>(
+        { ...config, password: secret },
+        "SELECT current_setting('data_directory') AS dir, current_user AS owner",
+      );
+      expect(rows).toEqual([{ dir: "/var/lib/postgresql/data", owner: "postgres" }]);
+      const { output, exitCode } = await container.exec(["sh", "-c", "stat -c %u /var/lib/postgresql/data/PG_VERSION /proc/1"]);
+      expect(exitCode).toBe(0);
+      expect(output.trim().split(/\s+/)).toEqual(["4321", "4321"]);
+    } finally {
+      await container.stop();
+    }
+  });
+
   it("refuses to start on a data directory whose first initialisation failed, and leaves it untouched", async () => {
     const suffix = randomBytes(4).toString("hex");
     const [data, init] = [`dialect-pgdata-${suffix}`, `dialect-initdb-${suffix}`];
