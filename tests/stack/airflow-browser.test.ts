@@ -75,15 +75,27 @@ describeStack("the Airflow UI in a browser", (stack) => {
       await dagLink.waitFor({ timeout: 60_000 });
       await snap(page, "2-dags");
 
-      // 3. The DAG's page, its Trigger button, and the dialog's Trigger button.
+      // 3. The DAG's page, its Trigger button, and the dialog's Trigger button. The page loads its parts one by
+      // one; the dialog opens once the DAG's details are there, so the click is repeated until it does.
       const api = await airflowApi(stack);
       await dagLink.click();
       await page.waitForURL(/\/dags\/warehouse_load$/, { timeout: 60_000 });
-      await page.getByRole("button", { name: "Trigger" }).first().click({ timeout: 60_000 });
-      const dialog = page.getByRole("dialog");
-      await dialog.waitFor({ timeout: 30_000 });
+      await page.getByText("create_table", { exact: true }).first().waitFor({ timeout: 60_000 });
+      // The page's button is labelled "Trigger Dag"; its dialog ("Trigger Dag - warehouse_load") unpauses the
+      // DAG on trigger by default and has a "Trigger" button of its own.
+      const dialog = page.getByRole("dialog").filter({ hasText: "Trigger Dag - warehouse_load" });
+      await expect
+        .poll(
+          async () => {
+            if (await dialog.isVisible()) return true;
+            await page.getByRole("button", { name: "Trigger Dag", exact: true }).first().click({ timeout: 10_000 }).catch(() => undefined);
+            return dialog.waitFor({ timeout: 10_000 }).then(() => true, () => false);
+          },
+          { timeout: 120_000, interval: 1_000 },
+        )
+        .toBe(true);
       await snap(page, "3-trigger");
-      await dialog.getByRole("button", { name: "Trigger" }).last().click();
+      await dialog.getByRole("button", { name: "Trigger", exact: true }).click({ timeout: 30_000 });
 
       // 4. The UI opens the new run's page; it refreshes by itself until the run's state badge says Success.
       await page.waitForURL(/\/dags\/warehouse_load\/runs\/[^/]+$/, { timeout: 60_000 });
