@@ -35,6 +35,22 @@ function isAirflowOwn(error: Error, airflowUrl: string): boolean {
   );
 }
 
+/**
+ * Chromium aborts every request in flight with net::ERR_NETWORK_CHANGED when the host's network interfaces
+ * change, and Docker changes them whenever any compose project on the machine starts or stops (a shared CI
+ * machine, or the tests' own side stacks); see https://issues.chromium.org/issues/41465264. Airflow's pages then
+ * fail in their own code: the FAB login page's inline script finds no jQuery ("$ is not defined") when
+ * jquery-latest.js was aborted, and the React UI rejects a promise with the failed request's Event. Such an
+ * error is excused only when a request to the api-server failed that way within the previous 30 s, and only
+ * when it was raised by a page or script the api-server served; it is printed, not hidden.
+ */
+const NETWORK_CHANGE_WINDOW_MS = 30_000;
+
+function raisedByAirflow(error: Error, airflowUrl: string): boolean {
+  const frames = (error.stack ?? "").split("\n").filter((line) => line.trim().startsWith("at "));
+  return frames.every((line) => line.includes(airflowUrl));
+}
+
 describeStack("the Airflow UI in a browser", (stack) => {
   it("logs in, lists the DAGs, triggers warehouse_load with its Trigger button and shows the run's success", async (context) => {
     const executable = findChromium();
@@ -53,8 +69,18 @@ describeStack("the Airflow UI in a browser", (stack) => {
     const unexpectedErrors: string[] = [];
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      let lastNetworkChange = -Infinity;
+      page.on("requestfailed", (request) => {
+        if (request.url().startsWith(base) && request.failure()?.errorText.includes("ERR_NETWORK_CHANGED")) lastNetworkChange = Date.now();
+      });
       page.on("pageerror", (error) => {
-        if (!isAirflowOwn(error, base)) unexpectedErrors.push(`${page.url()}: ${error.message}\n${error.stack ?? ""}`);
+        if (isAirflowOwn(error, base)) return;
+        const described = `${page.url()}: ${error.message}\n${error.stack ?? ""}`;
+        if (page.url().startsWith(base) && raisedByAirflow(error, base) && Date.now() - lastNetworkChange < NETWORK_CHANGE_WINDOW_MS) {
+          process.stderr.write(`[airflow-browser] excused, after a host network change aborted requests: ${described}\n`);
+          return;
+        }
+        unexpectedErrors.push(described);
       });
 
       // 1. An anonymous visitor is sent to the login page; log in there.
@@ -72,15 +98,27 @@ describeStack("the Airflow UI in a browser", (stack) => {
       await dagLink.waitFor({ timeout: 60_000 });
       await snap(page, "2-dags");
 
-      // 3. The DAG's page, its Trigger button, and the dialog's Trigger button.
+      // 3. The DAG's page, its Trigger button, and the dialog's Trigger button. The page loads its parts one by
+      // one; the dialog opens once the DAG's details are there, so the click is repeated until it does.
       const api = await airflowApi(stack);
       await dagLink.click();
       await page.waitForURL(/\/dags\/warehouse_load$/, { timeout: 60_000 });
-      await page.getByRole("button", { name: "Trigger" }).first().click({ timeout: 60_000 });
-      const dialog = page.getByRole("dialog");
-      await dialog.waitFor({ timeout: 30_000 });
+      await page.getByText("create_table", { exact: true }).first().waitFor({ timeout: 60_000 });
+      // The page's button is labelled "Trigger Dag"; its dialog ("Trigger Dag - warehouse_load") unpauses the
+      // DAG on trigger by default and has a "Trigger" button of its own.
+      const dialog = page.getByRole("dialog").filter({ hasText: "Trigger Dag - warehouse_load" });
+      await expect
+        .poll(
+          async () => {
+            if (await dialog.isVisible()) return true;
+            await page.getByRole("button", { name: "Trigger Dag", exact: true }).first().click({ timeout: 10_000 }).catch(() => undefined);
+            return dialog.waitFor({ timeout: 10_000 }).then(() => true, () => false);
+          },
+          { timeout: 120_000, interval: 1_000 },
+        )
+        .toBe(true);
       await snap(page, "3-trigger");
-      await dialog.getByRole("button", { name: "Trigger" }).last().click();
+      await dialog.getByRole("button", { name: "Trigger", exact: true }).click({ timeout: 30_000 });
 
       // 4. The UI opens the new run's page; it refreshes by itself until the run's state badge says Success.
       await page.waitForURL(/\/dags\/warehouse_load\/runs\/[^/]+$/, { timeout: 60_000 });
