@@ -38,8 +38,8 @@
 #   AIRFLOW__CELERY__BROKER_URL      if unset and AIRFLOW_BROKER_PASSWORD is non-empty, built as
 #                                    redis://:PASSWORD@HOST:PORT/0 (password percent-encoded) from
 #   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
-#   AIRFLOW__CELERY__RESULT_BACKEND  if unset: db+ and the metadata DB URL (Airflow's own default, made
-#                                    explicit so that the worker health check can read it)
+#   AIRFLOW__CELERY__RESULT_BACKEND  if unset and a broker URL is set: db+ and the metadata DB URL
+#                                    (what the provider would derive; made explicit beside the broker URL)
 set -Eeuo pipefail
 
 ENTRYPOINT_NAME=airflow-entrypoint

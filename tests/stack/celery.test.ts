@@ -22,7 +22,7 @@ import {
   WorkerHostProject,
   type WorkerContainer,
 } from "../support/celery.ts";
-import { airflowApi, describeStack, docker, eventually, logins, recordFigure, SECRETS, type StackInfo, type StartedDataStack, variable, withPostgres } from "../support/index.ts";
+import { airflowApi, CommandError, describeStack, docker, eventually, logins, recordFigure, SECRETS, type StackInfo, type StartedDataStack, variable, withPostgres } from "../support/index.ts";
 
 const WORKERS = 3;
 
@@ -84,6 +84,30 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       running.map((worker) => [`celery@${worker.hostname}`, worker.service === "airflow-worker-special" ? ["special"] : ["default"]]),
     );
     expect(byName).toEqual(expected);
+  }, 300_000);
+
+  it("reports a worker unhealthy while it answers but consumes no queue, and healthy once it consumes again", async () => {
+    const worker = (await workers()).find((candidate) => candidate.service === "airflow-worker") as WorkerContainer;
+    const node = `celery@${worker.hostname}`;
+    const probe = () =>
+      docker(["exec", worker.name, "airflow-healthcheck", "celery-worker"]).then(
+        (result) => ({ exitCode: 0 as number | null, output: result.stdout }),
+        (error: unknown) => {
+          if (!(error instanceof CommandError)) throw error;
+          return { exitCode: error.exitCode, output: error.stdout + error.stderr };
+        },
+      );
+    expect((await probe()).exitCode).toBe(0);
+    // What a worker looks like after it lost its consumers (e.g. a broker restart): it still answers ping.
+    await docker(["exec", worker.name, "airflow", "celery", "remove-queue", "--celery-hostname", node, "--queues", "default"], { timeoutMs: 120_000 });
+    try {
+      const failed = await probe();
+      expect(failed.exitCode).toBe(1);
+      expect(failed.output).toMatch(/answers but consumes no queue/);
+    } finally {
+      await docker(["exec", worker.name, "airflow", "celery", "add-queue", "--celery-hostname", node, "--queues", "default"], { timeoutMs: 120_000 });
+    }
+    expect(await eventually("the worker to consume again", async () => ((await probe()).exitCode === 0 ? true : undefined), { timeoutMs: 60_000 })).toBe(true);
   }, 300_000);
 
   it("spreads 6 parallel tasks over several workers and serves every task's log through the REST API", async () => {
