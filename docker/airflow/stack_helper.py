@@ -7,6 +7,14 @@
     python stack_helper.py ensure-admin
         Create the FAB admin user AIRFLOW_ADMIN_USERNAME with role Admin, or, if it exists, reset its
         password to AIRFLOW_ADMIN_PASSWORD and make sure it has the Admin role.
+    python stack_helper.py schema-current
+        Exit 0 when the metadata DB's alembic version tables (Airflow's and the FAB provider's) hold the
+        revisions this image migrates to (MIGRATION_HEADS_FILE, written at build time); 1 otherwise, or
+        when a table is missing. One psycopg2 query, no Airflow import: init skips `airflow db migrate`
+        on a database that is already at the image's head.
+    python stack_helper.py admin-current
+        Exit 0 when AIRFLOW_ADMIN_USERNAME exists with role Admin, is active, and its stored password hash
+        matches AIRFLOW_ADMIN_PASSWORD (werkzeug, as FAB checks it); 1 otherwise. No Airflow import.
     python stack_helper.py check-http [URL]
         GET /api/v2/monitor/health of the local api-server; healthy when metadatabase is healthy.
     python stack_helper.py check-job JOB_TYPE [--hostname H]
@@ -29,6 +37,10 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+
+# "<version table> <revision>" per line: the alembic heads of this image's Airflow and FAB migrations,
+# computed when the image was built (see the Dockerfile).
+MIGRATION_HEADS_FILE = "/usr/local/lib/airflow-stack/migration-heads"
 
 # Same options and defaults Airflow uses in airflow.jobs.job.health_check_threshold().
 JOB_THRESHOLD_ENV = {
@@ -140,6 +152,65 @@ def ensure_admin(_: argparse.Namespace) -> int:
     return 0
 
 
+def _query(sql: str, params: tuple = ()) -> list[tuple]:
+    import psycopg2
+
+    kwargs = _psycopg2_kwargs(_sql_alchemy_conn())
+    conn = psycopg2.connect(**kwargs, application_name="airflow-stack-init")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def schema_current(_: argparse.Namespace) -> int:
+    import psycopg2
+
+    with open(MIGRATION_HEADS_FILE, encoding="utf-8") as heads_file:
+        heads = dict(line.split() for line in heads_file if line.strip())
+    for table, head in heads.items():
+        try:
+            # The table name comes from the image's own file, never from input; psycopg2 cannot bind identifiers.
+            rows = _query(f'SELECT version_num FROM "{table}"')
+        except psycopg2.errors.UndefinedTable:
+            _log(f"{table} does not exist yet: the database needs its first migration")
+            return 1
+        found = sorted(row[0] for row in rows)
+        if found != [head]:
+            _log(f"{table} is at {found or 'no revision'}, this image migrates to {head}")
+            return 1
+    _log(f"the schema is at this image's head ({', '.join(f'{t} {h}' for t, h in heads.items())})")
+    return 0
+
+
+def admin_current(_: argparse.Namespace) -> int:
+    import psycopg2
+    from werkzeug.security import check_password_hash
+
+    username = os.environ.get("AIRFLOW_ADMIN_USERNAME") or "admin"
+    password = os.environ.get("AIRFLOW_ADMIN_PASSWORD") or ""
+    try:
+        rows = _query(
+            "SELECT u.password, u.active, bool_or(r.name = 'Admin') FROM ab_user u"
+            " LEFT JOIN ab_user_role ur ON ur.user_id = u.id LEFT JOIN ab_role r ON r.id = ur.role_id"
+            " WHERE u.username = %s GROUP BY u.password, u.active",
+            (username,),
+        )
+    except psycopg2.errors.UndefinedTable:
+        return 1
+    if not rows:
+        _log(f"admin user {username!r} does not exist yet")
+        return 1
+    stored, active, is_admin = rows[0]
+    if not (active and is_admin and stored and password and check_password_hash(stored, password)):
+        _log(f"admin user {username!r} needs its password or role set")
+        return 1
+    _log(f"admin user {username!r} exists with role Admin and the current password")
+    return 0
+
+
 def check_http(args: argparse.Namespace) -> int:
     url = args.url or f"http://localhost:{os.environ.get('AIRFLOW__API__PORT', '8080')}/api/v2/monitor/health"
     try:
@@ -232,6 +303,10 @@ def main(argv: list[str]) -> int:
     p.set_defaults(func=wait_db)
     p = sub.add_parser("ensure-admin")
     p.set_defaults(func=ensure_admin)
+    p = sub.add_parser("schema-current")
+    p.set_defaults(func=schema_current)
+    p = sub.add_parser("admin-current")
+    p.set_defaults(func=admin_current)
     p = sub.add_parser("check-http")
     p.add_argument("url", nargs="?")
     p.add_argument("--timeout", type=float, default=10.0)

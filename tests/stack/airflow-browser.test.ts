@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { expect, it } from "vitest";
 import type { TriggeredRun } from "../support/dag-kit.ts";
-import { airflowApi, describeStack, findChromium, httpUrl, launchChromium, logins, REPO_ROOT } from "../support/index.ts";
+import { airflowApi, describeStack, chromiumForTest, httpUrl, launchChromium, logins, REPO_ROOT } from "../support/index.ts";
 
 const SCREENSHOTS = path.join(REPO_ROOT, "test-results");
 
@@ -53,13 +53,8 @@ function raisedByAirflow(error: Error, airflowUrl: string): boolean {
 
 describeStack("the Airflow UI in a browser", (stack) => {
   it("logs in, lists the DAGs, triggers warehouse_load with its Trigger button and shows the run's success", async (context) => {
-    const executable = findChromium();
-    if (!executable) {
-      const reason = "no Chromium found (run scripts/provision-host.sh, install Debian's chromium or set CHROMIUM_PATH)";
-      if (process.env.CI === "true") throw new Error(reason);
-      context.skip(reason);
-      return;
-    }
+    const executable = chromiumForTest(context);
+    if (!executable) return;
     const base = httpUrl(stack, "airflow-apiserver");
     const { username, password } = logins(stack).airflowAdmin;
     mkdirSync(SCREENSHOTS, { recursive: true });

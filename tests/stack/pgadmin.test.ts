@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { compose, describeStack, httpUrl, logins, findChromium, launchChromium, PgAdminSession, projectOf, recordFigure, REPO_ROOT, waitForHealthy } from "../support/index.ts";
+import { compose, describeStack, httpUrl, logins, chromiumForTest, launchChromium, PgAdminSession, projectOf, recordFigure, REPO_ROOT, waitForHealthy } from "../support/index.ts";
 
 describeStack("pgadmin", (stack) => {
   const { email, password } = logins(stack).pgadmin;
@@ -87,13 +87,8 @@ describeStack("pgadmin", (stack) => {
   });
 
   it("logs in through the page in a real browser, opens the server without a password and sees its databases", async (context) => {
-    const executable = findChromium();
-    if (!executable) {
-      const reason = "no Chromium found (run scripts/provision-host.sh, install Debian's chromium or set CHROMIUM_PATH)";
-      if (process.env.CI === "true") throw new Error(reason);
-      context.skip(reason);
-      return;
-    }
+    const executable = chromiumForTest(context);
+    if (!executable) return;
     const browser = await launchChromium(executable);
     const screenshot = path.join(REPO_ROOT, "test-results", "pgadmin-browser.png");
     try {

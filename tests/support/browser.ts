@@ -35,3 +35,16 @@ export function launchChromium(executablePath: string): Promise<Browser> {
     ],
   });
 }
+
+/**
+ * The browser for a test that needs one: its path, or undefined after skipping the test with what to install.
+ * With CI=true a missing browser fails the test instead: a skip there would pass unseen.
+ */
+export function chromiumForTest(context: { skip: (note?: string) => void }): string | undefined {
+  const executable = findChromium();
+  if (executable) return executable;
+  const reason = "no Chromium found (run scripts/provision-host.sh, install Debian's chromium or set CHROMIUM_PATH)";
+  if (process.env.CI === "true") throw new Error(reason);
+  context.skip(reason);
+  return undefined;
+}

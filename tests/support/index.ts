@@ -13,7 +13,7 @@
 //   global-setup.ts, interrupts.ts, leftovers.ts, container-logs.ts, health-progress.ts   run plumbing
 export { airflowApi, airflowHttp, airflowToken, runDag, type DagRun } from "./airflow.ts";
 export { AIRFLOW_COMPONENTS, JOB_COMPONENTS, type AirflowComponent } from "./airflow-components.ts";
-export { findChromium, launchChromium } from "./browser.ts";
+export { chromiumForTest, findChromium, launchChromium } from "./browser.ts";
 export { compose, composeDownSync, type ComposeProject } from "./compose.ts";
 export { composeConfig, longRunningServices, portVariables, STACK_OVERLAYS, type ComposeModel, type ComposeService } from "./compose-model.ts";
 export { execIn, healthOf, inspect, waitForHealthy } from "./containers.ts";
