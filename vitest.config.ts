@@ -15,8 +15,8 @@ const dockerBacked = {
 // The `dags` project (npm run test:dags) runs tests/dags alone on Postgres and Airflow (no pgAdmin). It exists
 // only when asked for by name: every project with the stack's globalSetup boots a stack of its own, and a
 // plain `vitest run` would otherwise boot two and run tests/dags twice (the `stack` project runs them too).
-const dagsOnly = process.argv.some((argument, index, all) =>
-  argument === "--project=dags" || (argument === "--project" && all[index + 1] === "dags"),
+const dagsOnly = process.argv.some(
+  (argument, index, all) => argument === "--project=dags" || (argument === "--project" && all[index + 1] === "dags"),
 );
 const DAG_TEST_SERVICES = "postgres,airflow-apiserver,airflow-scheduler,airflow-dag-processor,airflow-triggerer";
 

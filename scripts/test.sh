@@ -34,5 +34,5 @@ fi
 ensure_host test
 ensure_node_modules
 node_modules/.bin/tsc --noEmit
-node_modules/.bin/biome lint .
+node_modules/.bin/biome check .
 exec node_modules/.bin/vitest run "$@"

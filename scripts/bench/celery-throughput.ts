@@ -71,7 +71,16 @@ async function main(): Promise<void> {
     async (stack) => {
       const project = stack.info.projectName;
       for (const workers of [1, 3]) {
-        await celeryCompose(stack.info, ["up", "--detach", "--no-build", "--no-recreate", "--wait", "--scale", `airflow-worker=${workers}`, "airflow-worker"]);
+        await celeryCompose(stack.info, [
+          "up",
+          "--detach",
+          "--no-build",
+          "--no-recreate",
+          "--wait",
+          "--scale",
+          `airflow-worker=${workers}`,
+          "airflow-worker",
+        ]);
         // +1: the worker of the queue `special`, which takes none of these tasks.
         await waitForHealthyWorkers(project, workers + 1);
         log(`Celery, ${workers} worker(s): running ${TASKS} tasks`);
@@ -98,12 +107,21 @@ async function main(): Promise<void> {
     },
   );
 
-  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 1024 ** 3)} GiB, load ${os.loadavg().map((value) => value.toFixed(1)).join(" ")}`;
-  for (const result of results) recordFigure(`throughput: ${TASKS} short tasks, ${result.executor}`, result.seconds, "s", { slots: result.slots, state: result.state });
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 1024 ** 3)} GiB, load ${os
+    .loadavg()
+    .map((value) => value.toFixed(1))
+    .join(" ")}`;
+  for (const result of results)
+    recordFigure(`throughput: ${TASKS} short tasks, ${result.executor}`, result.seconds, "s", { slots: result.slots, state: result.state });
   const outDir = path.join(REPO_ROOT, "bench-results");
   await mkdir(outDir, { recursive: true });
-  await writeFile(path.join(outDir, "celery-throughput.json"), `${JSON.stringify({ at: new Date().toISOString(), machine, tasks: TASKS, results }, null, 2)}\n`);
-  process.stdout.write(`${TASKS} short tasks, queued -> run end, on ${machine}\n\n| executor | slots | seconds | state |\n|---|---|---|---|\n`);
+  await writeFile(
+    path.join(outDir, "celery-throughput.json"),
+    `${JSON.stringify({ at: new Date().toISOString(), machine, tasks: TASKS, results }, null, 2)}\n`,
+  );
+  process.stdout.write(
+    `${TASKS} short tasks, queued -> run end, on ${machine}\n\n| executor | slots | seconds | state |\n|---|---|---|---|\n`,
+  );
   for (const result of results) process.stdout.write(`| ${result.executor} | ${result.slots} | ${result.seconds} | ${result.state} |\n`);
 }
 

@@ -71,7 +71,6 @@ export async function machineInfo(): Promise<MachineInfo> {
 
 export { IMAGES, type ImageSpec };
 
-
 export interface ImageResult {
   readonly name: string;
   readonly image: string;
@@ -132,7 +131,7 @@ interface ImageState {
 }
 
 async function inspectImage(image: string): Promise<ImageState> {
-  const { stdout } = await docker(["image", "inspect", "--format", '{{.Id}} {{.Size}} {{json .RootFS.Layers}}', image]);
+  const { stdout } = await docker(["image", "inspect", "--format", "{{.Id}} {{.Size}} {{json .RootFS.Layers}}", image]);
   const [id = "", size = "", layers = ""] = stdout.trim().split(" ");
   return { id, sizeBytes: Number(size), layers };
 }
@@ -229,7 +228,12 @@ export interface BootResult {
 
 export interface MemoryResult {
   readonly idleSeconds: number;
-  readonly containers: ReadonlyArray<{ readonly name: string; readonly service: string; readonly mib: number; readonly idleCpuPercent: number }>;
+  readonly containers: ReadonlyArray<{
+    readonly name: string;
+    readonly service: string;
+    readonly mib: number;
+    readonly idleCpuPercent: number;
+  }>;
   readonly totalMiB: number;
   /** CPU of the whole stack over the last `idleCpuWindowSeconds` of the idle phase, in % of one core. */
   readonly idleCpuPercent: number;
@@ -357,7 +361,12 @@ async function idleMemory(projectName: string, idleSeconds: number): Promise<Mem
     "--format",
     '{{.Names}}\t{{.Label "com.docker.compose.service"}}',
   ]);
-  const serviceOf = new Map(running.split("\n").filter(Boolean).map((line) => line.split("\t") as [string, string]));
+  const serviceOf = new Map(
+    running
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split("\t") as [string, string]),
+  );
   if (serviceOf.size === 0) throw new Error(`${projectName}: no running containers to measure`);
   // CPU over the last part of the idle phase: the stack has settled, and only its steady loops run.
   const window = Math.min(IDLE_CPU_WINDOW_SECONDS, idleSeconds);
@@ -408,7 +417,19 @@ export async function measureImportFloor(airflowImage: string): Promise<ImportFl
   const cpuSeconds: Record<string, number> = {};
   for (const [component, module] of Object.entries(COMPONENT_IMPORTS)) {
     const script = `import time, importlib; t = time.process_time(); importlib.import_module(${JSON.stringify(module)}); print(time.process_time() - t)`;
-    const { stdout } = await docker(["run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", airflowImage, "python", "-c", script]);
+    const { stdout } = await docker([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--read-only",
+      "--tmpfs",
+      "/tmp",
+      airflowImage,
+      "python",
+      "-c",
+      script,
+    ]);
     cpuSeconds[component] = Number(stdout.trim().split("\n").at(-1));
   }
   const cores = os.cpus().length;
@@ -505,7 +526,9 @@ export async function measureDagPickup(rounds: number, idleSeconds: number, logD
             return (response.data as { total_entries: number }).total_entries === 0;
           }),
         );
-        log(`round ${round}: new ${newFileSeconds.at(-1)} s, changed ${changedFileSeconds.at(-1)} s, deleted ${deletedFileSeconds.at(-1)} s`);
+        log(
+          `round ${round}: new ${newFileSeconds.at(-1)} s, changed ${changedFileSeconds.at(-1)} s, deleted ${deletedFileSeconds.at(-1)} s`,
+        );
       }
       log(`idling ${idleSeconds} s to measure the dag-processor's CPU…`);
       const share = await meanCpuShare(container(stack.info, "airflow-dag-processor").name, idleSeconds);

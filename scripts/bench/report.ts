@@ -1,5 +1,13 @@
 // Budgets and the Markdown report, computed from the measurements alone.
-import type { DagChangeResult, DagPickupResult, ImageResult, ImportFloorResult, MachineInfo, StackResult, TestSuiteResult } from "./measure.ts";
+import type {
+  DagChangeResult,
+  DagPickupResult,
+  ImageResult,
+  ImportFloorResult,
+  MachineInfo,
+  StackResult,
+  TestSuiteResult,
+} from "./measure.ts";
 import { IMAGES, median } from "./measure.ts";
 
 /** On the CI machine kind (2 cores): the goals of the performance issue, judged on every run. */
@@ -174,7 +182,8 @@ function measurementRows(results: BenchResults, options: BenchOptions): string[]
   }
   if (results.dagPickup) {
     const pickup = results.dagPickup;
-    const list = (values: readonly number[]) => `${values.map((value) => value.toFixed(1)).join(", ")} s (median ${seconds(median(values))})`;
+    const list = (values: readonly number[]) =>
+      `${values.map((value) => value.toFixed(1)).join(", ")} s (median ${seconds(median(values))})`;
     rows.push([`new DAG file → listed by the REST API (${pickup.rounds} rounds)`, list(pickup.newFileSeconds)]);
     rows.push([`changed DAG file → re-parsed (${pickup.rounds} rounds)`, list(pickup.changedFileSeconds)]);
     rows.push([`deleted DAG file → out of the active DAG list (${pickup.rounds} rounds)`, list(pickup.deletedFileSeconds)]);
@@ -187,13 +196,19 @@ function measurementRows(results: BenchResults, options: BenchOptions): string[]
       rows.push([`up → ${label} healthy`, `${seconds(freshSeconds)} (${freshLabel}); ${seconds(restartSeconds)} (restart, volumes kept)`]);
     };
     healthy("every service", median(fresh.map((boot) => boot.allHealthySeconds)), restart.allHealthySeconds);
-    rows.push([`idle memory after ${memory.idleSeconds} s: total`, `${mebibytes(memory.totalMiB)} (${(memory.totalMiB / GIB_IN_MIB).toFixed(2)} GiB)`]);
+    rows.push([
+      `idle memory after ${memory.idleSeconds} s: total`,
+      `${mebibytes(memory.totalMiB)} (${(memory.totalMiB / GIB_IN_MIB).toFixed(2)} GiB)`,
+    ]);
     rows.push([`idle CPU over the last ${memory.idleCpuWindowSeconds} s: total`, `${memory.idleCpuPercent.toFixed(1)} % of one core`]);
   }
   if (results.floor) {
     const { cpuSeconds, cores, floorSeconds } = results.floor;
     const parts = Object.entries(cpuSeconds).map(([component, value]) => `${component} ${value.toFixed(2)}`);
-    rows.push(["floor: CPU-seconds of the Airflow components' imports alone ÷ cores", `${seconds(floorSeconds)} (${parts.join(", ")} CPU-s; ${cores} cores)`]);
+    rows.push([
+      "floor: CPU-seconds of the Airflow components' imports alone ÷ cores",
+      `${seconds(floorSeconds)} (${parts.join(", ")} CPU-s; ${cores} cores)`,
+    ]);
   }
   const tests = results.tests;
   rows.push([
@@ -233,7 +248,10 @@ function serviceTable(results: BenchResults): string[] {
     "",
     "Fresh project (first boot) unless marked: seconds from `up` to healthy (fresh / restart), to the container's start (time spent waiting), the dependency it waited for last, CPU-seconds it used until the stack was healthy, and at rest: CPU in % of one core and memory.",
     "",
-    table(["Service", "healthy (fresh)", "healthy (restart)", "started after", "waited on", "CPU-s to healthy", "idle CPU", "idle memory"], rows),
+    table(
+      ["Service", "healthy (fresh)", "healthy (restart)", "started after", "waited on", "CPU-s to healthy", "idle CPU", "idle memory"],
+      rows,
+    ),
     "",
   ];
 }
@@ -251,7 +269,10 @@ export function renderMarkdown(report: BenchReport): string {
     "## Budgets",
     "",
     budgets.length > 0
-      ? table(["Budget", "Limit", "Measured", "Result"], budgets.map((b) => [b.name, b.limit, b.measured, b.pass ? "PASS" : "**FAIL**"]))
+      ? table(
+          ["Budget", "Limit", "Measured", "Result"],
+          budgets.map((b) => [b.name, b.limit, b.measured, b.pass ? "PASS" : "**FAIL**"]),
+        )
       : "Nothing was measured.",
     "",
     "## Measurements",

@@ -15,11 +15,21 @@ const DAG_ID = "warehouse_load";
 
 /** The CSV the DAG loads, as the rows the warehouse should hold. */
 function csvRows(cities?: readonly string[]) {
-  const [, ...lines] = readFileSync(path.join(REPOSITORY_DAGS_DIR, "data", "city_temperatures.csv"), "utf8").trim().split("\n");
+  const [, ...lines] = readFileSync(path.join(REPOSITORY_DAGS_DIR, "data", "city_temperatures.csv"), "utf8")
+    .trim()
+    .split("\n");
   return lines
     .map((line, index) => {
       const [obs_date, city, country_code, temp_min_c, temp_max_c, precip_mm] = line.split(",");
-      return { line_no: index + 1, obs_date, city, country_code, temp_min_c: Number(temp_min_c), temp_max_c: Number(temp_max_c), precip_mm: Number(precip_mm) };
+      return {
+        line_no: index + 1,
+        obs_date,
+        city,
+        country_code,
+        temp_min_c: Number(temp_min_c),
+        temp_max_c: Number(temp_max_c),
+        precip_mm: Number(precip_mm),
+      };
     })
     .filter((row) => !cities || cities.includes(row.city as string));
 }

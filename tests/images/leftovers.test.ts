@@ -17,7 +17,15 @@ function deadPid(): number {
 /** A compose project that consists of one volume, as a crashed run's project does after its containers went. */
 async function fakeProject(owner: string, pid: number): Promise<string> {
   const name = `dstest-${owner}-${pid}-${randomBytes(3).toString("hex")}`;
-  await docker(["volume", "create", "--label", `com.docker.compose.project=${name}`, "--label", "com.docker.compose.volume=postgres-data", `${name}_postgres-data`]);
+  await docker([
+    "volume",
+    "create",
+    "--label",
+    `com.docker.compose.project=${name}`,
+    "--label",
+    "com.docker.compose.volume=postgres-data",
+    `${name}_postgres-data`,
+  ]);
   return name;
 }
 
@@ -30,7 +38,8 @@ describeDocker("the sweep of abandoned runs", () => {
   const made: string[] = [];
   afterAll(async () => {
     for (const name of made) {
-      for (const volume of [...(await volumesOf(name)), `${name}-kept`]) await docker(["volume", "rm", "--force", volume]).catch(() => undefined);
+      for (const volume of [...(await volumesOf(name)), `${name}-kept`])
+        await docker(["volume", "rm", "--force", volume]).catch(() => undefined);
     }
   });
 

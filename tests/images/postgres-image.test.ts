@@ -134,7 +134,10 @@ describeDocker("the postgres image alone", () => {
         { via: "docker_process_sql", db: "app", by_user: "owner" },
         { via: "psql array", db: "app", by_user: "owner" },
       ]);
-      const tables = await queryOnce(config("owner", "postgres", secret), "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'in_postgres_db'");
+      const tables = await queryOnce(
+        config("owner", "postgres", secret),
+        "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'in_postgres_db'",
+      );
       expect(tables).toEqual([{ n: 1 }]);
     } finally {
       await container.stop();
@@ -194,8 +197,21 @@ describeDocker("the postgres image alone", () => {
     await docker(["volume", "create", init]);
     try {
       // A root-owned volume like a read-only bind mount of init scripts; one of them fails half-way.
-      await docker(["run", "--rm", "--network", "none", "--user", "0", "-v", `${init}:/docker-entrypoint-initdb.d`, "--entrypoint", "sh", IMAGE,
-        "-c", "printf 'CREATE TABLE made_first (n int);\\nSELECT 1/0;\\n' > /docker-entrypoint-initdb.d/10-fails.sql"]);
+      await docker([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0",
+        "-v",
+        `${init}:/docker-entrypoint-initdb.d`,
+        "--entrypoint",
+        "sh",
+        IMAGE,
+        "-c",
+        "printf 'CREATE TABLE made_first (n int);\\nSELECT 1/0;\\n' > /docker-entrypoint-initdb.d/10-fails.sql",
+      ]);
       const mounts = ["-v", `${data}:/var/lib/postgresql/data`, "-v", `${init}:/docker-entrypoint-initdb.d:ro`];
       const first = await runToExit(IMAGE, { env: { POSTGRES_PASSWORD: password() }, dockerArgs: mounts });
       expect(first.exitCode).not.toBe(0);

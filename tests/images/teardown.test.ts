@@ -62,25 +62,28 @@ async function resourcesOf(projectName: string): Promise<string[]> {
 
 describeDocker("teardown hygiene", () => {
   // Concurrent: each case is a vitest run of its own on a project of its own; nothing is shared.
-  it.concurrent.each(["fail", "hang"] as const)("leaves nothing behind, stacks that tests started included, and keeps the logs when a run ends with '%s'", async (mode) => {
-    const run = await runFixture(mode);
-    expect(run.projectName, run.output).not.toBe("");
-    expect(run.exitCode, run.output).not.toBe(0);
-    if (mode === "hang") expect(run.output).toMatch(/SIGINT: saving logs and removing project/);
-    expect(await resourcesOf(run.projectName)).toEqual([]);
+  it.concurrent.each(["fail", "hang"] as const)(
+    "leaves nothing behind, stacks that tests started included, and keeps the logs when a run ends with '%s'",
+    async (mode) => {
+      const run = await runFixture(mode);
+      expect(run.projectName, run.output).not.toBe("");
+      expect(run.exitCode, run.output).not.toBe(0);
+      if (mode === "hang") expect(run.output).toMatch(/SIGINT: saving logs and removing project/);
+      expect(await resourcesOf(run.projectName)).toEqual([]);
 
-    const logDirectory = path.join(STACK_LOG_ROOT, run.projectName);
-    expect(existsSync(logDirectory), logDirectory).toBe(true);
-    expect(readdirSync(logDirectory)).toEqual(expect.arrayContaining([`${run.projectName}-postgres-1.log`]));
-    if (mode === "hang") {
-      // The stack the interrupted test started went too, its logs saved in a subfolder of the run's.
-      expect(run.sideProjectName, run.output).not.toBe("");
-      expect(await resourcesOf(run.sideProjectName)).toEqual([]);
-      expect(readdirSync(path.join(logDirectory, run.sideProjectName))).toEqual(
-        expect.arrayContaining([`${run.sideProjectName}-postgres-1.log`]),
-      );
-    }
-  });
+      const logDirectory = path.join(STACK_LOG_ROOT, run.projectName);
+      expect(existsSync(logDirectory), logDirectory).toBe(true);
+      expect(readdirSync(logDirectory)).toEqual(expect.arrayContaining([`${run.projectName}-postgres-1.log`]));
+      if (mode === "hang") {
+        // The stack the interrupted test started went too, its logs saved in a subfolder of the run's.
+        expect(run.sideProjectName, run.output).not.toBe("");
+        expect(await resourcesOf(run.sideProjectName)).toEqual([]);
+        expect(readdirSync(path.join(logDirectory, run.sideProjectName))).toEqual(
+          expect.arrayContaining([`${run.sideProjectName}-postgres-1.log`]),
+        );
+      }
+    },
+  );
 
   it.concurrent("keeps a failed run's stack up with STACK_KEEP=on-failure, says how to reach and remove it, and that command removes it", async () => {
     const run = await runFixture("fail", { STACK_KEEP: "on-failure" });

@@ -29,9 +29,7 @@ function isAirflowOwn(error: Error, airflowUrl: string): boolean {
   const frames = (error.stack ?? "").split("\n").filter((line) => line.trim().startsWith("at "));
   return AIRFLOW_OWN_PAGE_ERRORS.some(
     (known) =>
-      known.message.test(error.message) &&
-      frames.length > 0 &&
-      frames.every((line) => line.includes(`${airflowUrl}${known.bundle}`)),
+      known.message.test(error.message) && frames.length > 0 && frames.every((line) => line.includes(`${airflowUrl}${known.bundle}`)),
   );
 }
 
@@ -106,8 +104,15 @@ describeStack("the Airflow UI in a browser", (stack) => {
         .poll(
           async () => {
             if (await dialog.isVisible()) return true;
-            await page.getByRole("button", { name: "Trigger Dag", exact: true }).first().click({ timeout: 10_000 }).catch(() => undefined);
-            return dialog.waitFor({ timeout: 10_000 }).then(() => true, () => false);
+            await page
+              .getByRole("button", { name: "Trigger Dag", exact: true })
+              .first()
+              .click({ timeout: 10_000 })
+              .catch(() => undefined);
+            return dialog.waitFor({ timeout: 10_000 }).then(
+              () => true,
+              () => false,
+            );
           },
           { timeout: 120_000, interval: 1_000 },
         )
@@ -121,7 +126,10 @@ describeStack("the Airflow UI in a browser", (stack) => {
       // The run's heading, with the state badge beside it.
       const header = page.getByRole("heading", { name: runId }).first().locator("..");
       await expect
-        .poll(async () => (await header.innerText({ timeout: 5_000 }).catch(() => "")).replace(/\s+/g, " "), { timeout: 180_000, interval: 2_000 })
+        .poll(async () => (await header.innerText({ timeout: 5_000 }).catch(() => "")).replace(/\s+/g, " "), {
+          timeout: 180_000,
+          interval: 2_000,
+        })
         .toMatch(new RegExp(`${runId.replace(/[.+]/g, "\\$&")} Success`));
       await snap(page, "4-run-success");
 

@@ -6,7 +6,9 @@ import { CommandError, compose, describeStack, freshSettings, logins, withPostgr
 
 describeStack("airflow-init", (_stack, sideStack) => {
   it("migrates a new database, skips the migration on a restart, and fails when a migration fails", async () => {
-    await using stack = await sideStack(await freshSettings()).withServices("postgres").up();
+    await using stack = await sideStack(await freshSettings())
+      .withServices("postgres")
+      .up();
     const project = stack.project;
     const init = async (): Promise<{ exitCode: number; output: string }> => {
       try {
@@ -30,7 +32,9 @@ describeStack("airflow-init", (_stack, sideStack) => {
     expect(again.output).not.toMatch(/running airflow db migrate/);
 
     // A revision this image does not know: the check says "not at head", so the migration runs, and fails.
-    await withPostgres(stack.info, logins(stack.info).airflow, (client) => client.query("UPDATE alembic_version SET version_num = 'ffffffffffff'"));
+    await withPostgres(stack.info, logins(stack.info).airflow, (client) =>
+      client.query("UPDATE alembic_version SET version_num = 'ffffffffffff'"),
+    );
     const broken = await init();
     expect(broken.output).toMatch(/alembic_version is at \[ 'ffffffffffff' \]|alembic_version is at \['ffffffffffff'\]/);
     expect(broken.output).toMatch(/running airflow db migrate/);

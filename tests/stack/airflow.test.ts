@@ -3,7 +3,21 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { airflowApi, JOB_COMPONENTS, airflowHttp, airflowToken, COMPOSE_DIR, container, describeStack, docker, eventually, execIn, logins, runDag, withPostgres } from "../support/index.ts";
+import {
+  airflowApi,
+  JOB_COMPONENTS,
+  airflowHttp,
+  airflowToken,
+  COMPOSE_DIR,
+  container,
+  describeStack,
+  docker,
+  eventually,
+  execIn,
+  logins,
+  runDag,
+  withPostgres,
+} from "../support/index.ts";
 
 /** Job type → the service that heartbeats as it. */
 const COMPONENTS = Object.fromEntries(JOB_COMPONENTS.map((component) => [component.jobType, component.service])) as Record<
@@ -73,7 +87,12 @@ describeStack("airflow", (stack) => {
       return rows.map((row) => row.address);
     });
     for (const service of ["airflow-apiserver", ...Object.values(COMPONENTS)]) {
-      const ip = await docker(["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container(stack, service).name]);
+      const ip = await docker([
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        container(stack, service).name,
+      ]);
       expect(addresses, service).toContain(ip.stdout.trim());
     }
   });
@@ -120,7 +139,9 @@ describeStack("airflow", (stack) => {
     const run = await runDag(await airflowApi(stack), "warehouse_load");
     expect(run.state).toBe("success");
 
-    const csv = readFileSync(path.join(COMPOSE_DIR, "dags", "data", "city_temperatures.csv"), "utf8").trim().split("\n");
+    const csv = readFileSync(path.join(COMPOSE_DIR, "dags", "data", "city_temperatures.csv"), "utf8")
+      .trim()
+      .split("\n");
     const expected = csv.slice(1).map((line) => {
       const [obs_date, city, country_code, temp_min_c, temp_max_c, precip_mm] = line.split(",");
       return { obs_date, city, country_code, temp_min_c: Number(temp_min_c), temp_max_c: Number(temp_max_c), precip_mm: Number(precip_mm) };
@@ -137,10 +158,7 @@ describeStack("airflow", (stack) => {
     expect(loaded).toEqual(expected);
 
     const recorded = await withPostgres(stack, login.airflow, async (client) => {
-      const { rows } = await client.query(
-        `SELECT dag_id, state, run_type, triggered_by FROM dag_run WHERE run_id = $1`,
-        [run.dag_run_id],
-      );
+      const { rows } = await client.query(`SELECT dag_id, state, run_type, triggered_by FROM dag_run WHERE run_id = $1`, [run.dag_run_id]);
       return rows;
     });
     expect(recorded).toEqual([{ dag_id: "warehouse_load", state: "success", run_type: "manual", triggered_by: "REST_API" }]);

@@ -9,15 +9,31 @@ import path from "node:path";
 import type { AxiosInstance } from "axios";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "../support/backup.ts";
 import {
-  backupCommand,
-  backupSets,
-  refusedBackupCommand,
-  repositoryBytes,
-  restoreTarget,
-  sleep,
-} from "../support/backup.ts";
-import { airflowApi, airflowToken, compose, DataStackEnvironment, describeStack, docker, eventually, execIn, freshSettings, imageRef, logins, password, PgAdminSession, postgresClient, projectOf, recordFigure, runDag, SECRETS, type StackInfo, type StackSettings, type StartedDataStack, withPostgres } from "../support/index.ts";
+  airflowApi,
+  airflowToken,
+  compose,
+  DataStackEnvironment,
+  describeStack,
+  docker,
+  eventually,
+  execIn,
+  freshSettings,
+  imageRef,
+  logins,
+  password,
+  PgAdminSession,
+  postgresClient,
+  projectOf,
+  recordFigure,
+  runDag,
+  SECRETS,
+  type StackInfo,
+  type StackSettings,
+  type StartedDataStack,
+  withPostgres,
+} from "../support/index.ts";
 
 const tokens = (count: number) => Array.from({ length: count }, () => randomUUID());
 
@@ -47,8 +63,10 @@ const LEDGER = `CREATE TABLE ledger (
 
 describeStack("backups and restore", (mainStack) => {
   it("creates the cluster with data checksums, so that backups check every page", async () => {
-    const checksums = await withPostgres(mainStack, logins(mainStack).superuser, async (client) =>
-      (await client.query<{ data_checksums: string }>("SHOW data_checksums")).rows[0]?.data_checksums,
+    const checksums = await withPostgres(
+      mainStack,
+      logins(mainStack).superuser,
+      async (client) => (await client.query<{ data_checksums: string }>("SHOW data_checksums")).rows[0]?.data_checksums,
     );
     expect(checksums).toBe("on");
     const size = await docker(["image", "inspect", "--format", "{{.Size}}", imageRef("postgres")]);
@@ -82,7 +100,10 @@ describeStack("backups and restore", (mainStack) => {
       expect((await backupCommand(project, ["verify"])).output).toMatch(/The repository is intact/);
 
       const restore = await backupCommand(project, ["restore", "--to", restoreTarget(target)]);
-      recordFigure("backup.restore_to_healthy_seconds", restore.seconds, "s", { services: "postgres, backup-scheduler", kind: "point in time" });
+      recordFigure("backup.restore_to_healthy_seconds", restore.seconds, "s", {
+        services: "postgres, backup-scheduler",
+        kind: "point in time",
+      });
 
       const kept = await withPostgres(info, logins(info).warehouse, async (client) => {
         const { rows } = await client.query<{ token: string; at: number }>(
@@ -158,7 +179,10 @@ describeStack("backups and restore", (mainStack) => {
     it("refuses a wrong passphrase, both as a new setting and as the stored one", async () => {
       // As a setting: secrets-init keeps the passphrase the repository was encrypted with.
       const changed = await compose({ ...stack.project, env: { ...stack.project.env, BACKUP_PASSPHRASE: password() } }, [
-        "run", "--rm", "-T", "secrets-init",
+        "run",
+        "--rm",
+        "-T",
+        "secrets-init",
       ]).then(
         () => "",
         (error: { stderr?: string }) => error.stderr ?? String(error),
@@ -168,7 +192,12 @@ describeStack("backups and restore", (mainStack) => {
       // Stored: the repository cannot be read with it, and the restore stops before anything is stopped.
       const setPassphrase = (value: string) =>
         compose({ ...stack.project, env: { ...stack.project.env, BACKUP_PASSPHRASE: value } }, [
-          "run", "--rm", "-T", "secrets-init", "set", "BACKUP_PASSPHRASE",
+          "run",
+          "--rm",
+          "-T",
+          "secrets-init",
+          "set",
+          "BACKUP_PASSPHRASE",
         ]);
       await setPassphrase("not-the-passphrase-of-this-repository");
       try {
@@ -193,7 +222,13 @@ describeStack("backups and restore", (mainStack) => {
         const project = new DataStackEnvironment(target).project;
         const output = await refusedBackupCommand(project, ["import", file]);
         expect(output).toMatch(/is truncated or damaged \(not a complete export\); nothing was changed/);
-        const { stdout: volumes } = await docker(["volume", "ls", "--quiet", "--filter", `label=com.docker.compose.project=${target.projectName}`]);
+        const { stdout: volumes } = await docker([
+          "volume",
+          "ls",
+          "--quiet",
+          "--filter",
+          `label=com.docker.compose.project=${target.projectName}`,
+        ]);
         expect(volumes.trim()).toBe("");
         await expectDataIntact();
       } finally {
@@ -209,7 +244,14 @@ describeStack("backups and restore", (mainStack) => {
         return (await client.query<{ path: string }>("SELECT pg_relation_filepath('doomed') AS path")).rows[0]?.path;
       });
       await execIn(stack.info, "postgres", [
-        "dd", "if=/dev/urandom", `of=/var/lib/postgresql/data/${file}`, "bs=1", "count=64", "seek=4000", "conv=notrunc", "status=none",
+        "dd",
+        "if=/dev/urandom",
+        `of=/var/lib/postgresql/data/${file}`,
+        "bs=1",
+        "count=64",
+        "seek=4000",
+        "conv=notrunc",
+        "status=none",
       ]);
       const output = await refusedBackupCommand(stack.project, ["backup", "full"]);
       expect(output).toMatch(/found pages that fail their checksum/);
@@ -227,8 +269,19 @@ describeStack("backups and restore", (mainStack) => {
       // A repository volume of 24 MB: room for the first full backup, not for what comes next.
       const small = await freshSettings();
       const volume = `${small.projectName}_postgres-backups`;
-      await docker(["volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
-        "--opt", "o=size=24m,uid=999,gid=999,mode=0750", volume]);
+      await docker([
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=24m,uid=999,gid=999,mode=0750",
+        volume,
+      ]);
       let full: StartedDataStack | undefined;
       try {
         full = await backupStack(small);
@@ -389,16 +442,17 @@ async function metadataAndWarehouse(info: StackInfo) {
         "SELECT run_id, dag_id, state, extract(epoch FROM end_date)::float8 AS end_date FROM dag_run ORDER BY run_id",
       )
     ).rows;
-    const taskInstances = (
-      await client.query("SELECT run_id, task_id, state, try_number FROM task_instance ORDER BY run_id, task_id")
-    ).rows;
+    const taskInstances = (await client.query("SELECT run_id, task_id, state, try_number FROM task_instance ORDER BY run_id, task_id"))
+      .rows;
     return { dagRuns, taskInstances };
   });
   const warehouse = await withPostgres(info, login.warehouse, async (client) => {
     const exists = (await client.query("SELECT to_regclass('raw.city_temperatures') IS NOT NULL AS present")).rows[0]?.present;
     if (!exists) return [];
     return (
-      await client.query("SELECT run_id, line_no, obs_date::text, city, temp_max_c::text FROM raw.city_temperatures ORDER BY run_id, line_no")
+      await client.query(
+        "SELECT run_id, line_no, obs_date::text, city, temp_max_c::text FROM raw.city_temperatures ORDER BY run_id, line_no",
+      )
     ).rows;
   });
   return { ...metadata, warehouse };

@@ -3,7 +3,20 @@
 import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { CommandError, compose, describeStack, fernetKey, freshSettings, imageRef, listProjectContainers, logins, password, runToExit, type StackSettings, withPostgres } from "../support/index.ts";
+import {
+  CommandError,
+  compose,
+  describeStack,
+  fernetKey,
+  freshSettings,
+  imageRef,
+  listProjectContainers,
+  logins,
+  password,
+  runToExit,
+  type StackSettings,
+  withPostgres,
+} from "../support/index.ts";
 
 describeStack("bad input", (mainStack, sideStack) => {
   let settings: StackSettings;
@@ -107,7 +120,11 @@ describeStack("bad input", (mainStack, sideStack) => {
 
   it("stops Airflow's init at once on a wrong metadata DB password, naming the variable, and changes nothing", async () => {
     const versionOf = () =>
-      withPostgres(mainStack, logins(mainStack).airflow, async (client) => (await client.query("SELECT version_num FROM alembic_version")).rows);
+      withPostgres(
+        mainStack,
+        logins(mainStack).airflow,
+        async (client) => (await client.query("SELECT version_num FROM alembic_version")).rows,
+      );
     const before = await versionOf();
     const result = await runOnStackNetwork(
       imageRef("airflow"),
@@ -132,4 +149,3 @@ describeStack("bad input", (mainStack, sideStack) => {
     expect(result.output).toMatch(/PGADMIN_DEFAULT_PASSWORD/);
   });
 });
-

@@ -22,7 +22,20 @@ import {
   WorkerHostProject,
   type WorkerContainer,
 } from "../support/celery.ts";
-import { airflowApi, CommandError, describeStack, docker, eventually, logins, recordFigure, SECRETS, type StackInfo, type StartedDataStack, variable, withPostgres } from "../support/index.ts";
+import {
+  airflowApi,
+  CommandError,
+  describeStack,
+  docker,
+  eventually,
+  logins,
+  recordFigure,
+  SECRETS,
+  type StackInfo,
+  type StartedDataStack,
+  variable,
+  withPostgres,
+} from "../support/index.ts";
 
 const WORKERS = 3;
 
@@ -99,15 +112,23 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       );
     expect((await probe()).exitCode).toBe(0);
     // What a worker looks like after it lost its consumers (e.g. a broker restart): it still answers ping.
-    await docker(["exec", worker.name, "airflow", "celery", "remove-queue", "--celery-hostname", node, "--queues", "default"], { timeoutMs: 120_000 });
+    await docker(["exec", worker.name, "airflow", "celery", "remove-queue", "--celery-hostname", node, "--queues", "default"], {
+      timeoutMs: 120_000,
+    });
     try {
       const failed = await probe();
       expect(failed.exitCode).toBe(1);
       expect(failed.output).toMatch(/answers but consumes no queue/);
     } finally {
-      await docker(["exec", worker.name, "airflow", "celery", "add-queue", "--celery-hostname", node, "--queues", "default"], { timeoutMs: 120_000 });
+      await docker(["exec", worker.name, "airflow", "celery", "add-queue", "--celery-hostname", node, "--queues", "default"], {
+        timeoutMs: 120_000,
+      });
     }
-    expect(await eventually("the worker to consume again", async () => ((await probe()).exitCode === 0 ? true : undefined), { timeoutMs: 60_000 })).toBe(true);
+    expect(
+      await eventually("the worker to consume again", async () => ((await probe()).exitCode === 0 ? true : undefined), {
+        timeoutMs: 60_000,
+      }),
+    ).toBe(true);
   }, 300_000);
 
   it("spreads 6 parallel tasks over several workers and serves every task's log through the REST API", async () => {
@@ -211,7 +232,8 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     const blockers = await triggerDag(api, "celery_blockers");
     await eventually(
       "the 4 blockers to occupy every default slot",
-      async () => ((await taskInstances(info, "celery_blockers", blockers)).filter((row) => row.state === "running").length === 4 ? true : undefined),
+      async () =>
+        (await taskInstances(info, "celery_blockers", blockers)).filter((row) => row.state === "running").length === 4 ? true : undefined,
       { timeoutMs: 300_000, intervalMs: 1_000 },
     );
     const runId = await triggerDag(api, "celery_exactly_once");
@@ -229,17 +251,22 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     await docker(["kill", "--signal", "KILL", broker]);
     await docker(["start", broker]);
     // The append-only file brought the queue back.
-    expect(await eventually("the broker to answer", async () => queueLength().catch(() => undefined), { timeoutMs: 60_000 })).toBeGreaterThanOrEqual(6);
+    expect(
+      await eventually("the broker to answer", async () => queueLength().catch(() => undefined), { timeoutMs: 60_000 }),
+    ).toBeGreaterThanOrEqual(6);
 
     expect(await runEnd(api, "celery_exactly_once", runId)).toBe("success");
     expect(await runEnd(api, "celery_blockers", blockers)).toBe("success");
-    const rows = await withPostgres(info, logins(info).warehouse, async (client) =>
-      (
-        await client.query<{ task_index: number; copies: string; tries: string }>(
-          "SELECT task_index, count(*) AS copies, max(try_number) AS tries FROM public.celery_exactly_once WHERE run_id = $1 GROUP BY task_index ORDER BY task_index",
-          [runId],
-        )
-      ).rows,
+    const rows = await withPostgres(
+      info,
+      logins(info).warehouse,
+      async (client) =>
+        (
+          await client.query<{ task_index: number; copies: string; tries: string }>(
+            "SELECT task_index, count(*) AS copies, max(try_number) AS tries FROM public.celery_exactly_once WHERE run_id = $1 GROUP BY task_index ORDER BY task_index",
+            [runId],
+          )
+        ).rows,
     );
     expect(rows.map((row) => [row.task_index, Number(row.copies), Number(row.tries)])).toEqual(
       [0, 1, 2, 3, 4, 5].map((index) => [index, 1, 1]),
@@ -333,7 +360,13 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     const broker = await containerOf(project, "broker");
     const anonymous = await docker(["exec", broker, "valkey-cli", "ping"]);
     expect(anonymous.stdout).toMatch(/NOAUTH/);
-    const policy = await docker(["exec", broker, "sh", "-c", 'REDISCLI_AUTH="$(cat /run/stack-secrets/broker_password)" valkey-cli config get maxmemory-policy appendonly']);
+    const policy = await docker([
+      "exec",
+      broker,
+      "sh",
+      "-c",
+      'REDISCLI_AUTH="$(cat /run/stack-secrets/broker_password)" valkey-cli config get maxmemory-policy appendonly',
+    ]);
     expect(policy.stdout.split("\n").filter(Boolean)).toEqual(expect.arrayContaining(["noeviction", "appendonly", "yes"]));
   }, 300_000);
 

@@ -47,7 +47,9 @@ describeStack("connections to the forker's own systems", (stack) => {
 
   it("stores a connection given on stdin in the secrets volume, not in any container's configuration", async () => {
     const uri = `http://${login}:${encodeURIComponent(secret)}@host.docker.internal:${port}/api`;
-    const stored = await compose(projectOf(stack), ["run", "--rm", "-T", "secrets-init", "connection", "set", connId], { input: `${uri}\n` });
+    const stored = await compose(projectOf(stack), ["run", "--rm", "-T", "secrets-init", "connection", "set", connId], {
+      input: `${uri}\n`,
+    });
     expect(stored.stdout + stored.stderr).toContain(`stored connection ${connId}`);
     const listed = await compose(projectOf(stack), ["run", "--rm", "-T", "secrets-init", "connection", "list"]);
     expect(listed.stdout.split("\n")).toContain(connId);
@@ -89,8 +91,6 @@ describeStack("connections to the forker's own systems", (stack) => {
     const finished = await runDagToEnd(await airflowApi(stack), dagId);
     await expectRunSucceeded(finished);
     expect(await xcom(finished.api, finished.run, "call")).toEqual({ hello: "from the host" });
-    expect(received).toEqual([
-      { authorization: `Basic ${Buffer.from(`${login}:${secret}`).toString("base64")}`, url: "/api/ping" },
-    ]);
+    expect(received).toEqual([{ authorization: `Basic ${Buffer.from(`${login}:${secret}`).toString("base64")}`, url: "/api/ping" }]);
   });
 });

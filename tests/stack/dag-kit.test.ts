@@ -6,7 +6,14 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 import { writableDagFolder, writeDagFile } from "../support/dag-folder.ts";
-import { checkDagFiles, describeImportError, expectRunSucceeded, FAILED_TASK_LOG_LINES, runDagToEnd, taskStates } from "../support/dag-kit.ts";
+import {
+  checkDagFiles,
+  describeImportError,
+  expectRunSucceeded,
+  FAILED_TASK_LOG_LINES,
+  runDagToEnd,
+  taskStates,
+} from "../support/dag-kit.ts";
 import { airflowApi, describeStack, imageRef } from "../support/index.ts";
 
 describeStack("the DAG test kit", (stack) => {
@@ -47,7 +54,9 @@ describeStack("the DAG test kit", (stack) => {
         (caught: unknown) => caught as Error,
       );
       expect(error?.message).toMatch(/failed task: explode\n/);
-      expect(error?.message).toMatch(/errors in explode's log:\n.*Task failed with exception\n  ValueError: the source file is empty: 1\n    at \/opt\/airflow\/dags\/failing_\w+\.py:14 in explode/);
+      expect(error?.message).toMatch(
+        /errors in explode's log:\n.*Task failed with exception\n  ValueError: the source file is empty: 1\n    at \/opt\/airflow\/dags\/failing_\w+\.py:14 in explode/,
+      );
       const tail = (error?.message ?? "").split(`'s log (try 1):\n`)[1] ?? "";
       expect(tail.split("\n")).toHaveLength(FAILED_TASK_LOG_LINES);
     } finally {

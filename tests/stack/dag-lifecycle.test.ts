@@ -20,7 +20,11 @@ interface DagSummary {
 }
 
 /** Seconds until `probe` returns a value, polled every 250 ms. */
-async function secondsUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<{ seconds: number; value: T }> {
+async function secondsUntil<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<{ seconds: number; value: T }> {
   const started = performance.now();
   const value = await eventually(what, probe, { timeoutMs, intervalMs: 250 });
   return { seconds: Number(((performance.now() - started) / 1000).toFixed(1)), value };

@@ -26,13 +26,13 @@ function localCertificateBodies(): string[] {
   const dir = "/usr/local/share/ca-certificates";
   let files: string[];
   try {
-    files = readdirSync(dir, { recursive: true }).map(String).filter((file) => file.endsWith(".crt"));
+    files = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((file) => file.endsWith(".crt"));
   } catch {
     return [];
   }
-  return files.map((file) =>
-    readFileSync(`${dir}/${file}`, "utf8").replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ""),
-  );
+  return files.map((file) => readFileSync(`${dir}/${file}`, "utf8").replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ""));
 }
 
 describeStack("images", (stack) => {
@@ -52,10 +52,7 @@ describeStack("images", (stack) => {
   });
 
   it.each(BUILT)("$name holds no compiler or build tool", async ({ name }) => {
-    const { stdout } = await runInImage(
-      name,
-      "for tool in gcc cc c++ g++ clang make ld as pip pip3; do command -v $tool || true; done",
-    );
+    const { stdout } = await runInImage(name, "for tool in gcc cc c++ g++ clang make ld as pip pip3; do command -v $tool || true; done");
     expect(stdout.trim().split("\n").filter(Boolean)).toEqual([]);
   });
 

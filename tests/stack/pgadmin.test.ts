@@ -3,7 +3,19 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { compose, describeStack, httpUrl, logins, chromiumForTest, launchChromium, PgAdminSession, projectOf, recordFigure, REPO_ROOT, waitForHealthy } from "../support/index.ts";
+import {
+  compose,
+  describeStack,
+  httpUrl,
+  logins,
+  chromiumForTest,
+  launchChromium,
+  PgAdminSession,
+  projectOf,
+  recordFigure,
+  REPO_ROOT,
+  waitForHealthy,
+} from "../support/index.ts";
 
 describeStack("pgadmin", (stack) => {
   const { email, password } = logins(stack).pgadmin;
@@ -57,15 +69,19 @@ describeStack("pgadmin", (stack) => {
     );
     expect(connected.data.connected).toBe(true);
     expect(Math.floor(connected.data.version / 10000)).toBe(17);
-    const databases = await session.json<{ data: Array<{ label: string }> }>(
-      "GET",
-      `/browser/database/nodes/${server.gid}/${server.id}/`,
-    );
+    const databases = await session.json<{ data: Array<{ label: string }> }>("GET", `/browser/database/nodes/${server.gid}/${server.id}/`);
     expect(databases.data.map((node) => node.label)).toEqual(expect.arrayContaining(["airflow", "postgres", "warehouse"]));
   });
 
   it("keeps its user, settings and servers across a restart of the container", async () => {
-    interface Preference { mid: number; cid: number; id: number; name: string; module: string; value: unknown }
+    interface Preference {
+      mid: number;
+      cid: number;
+      id: number;
+      name: string;
+      module: string;
+      value: unknown;
+    }
     const before = await loggedIn();
     const preferences = await before.json<Preference[]>("GET", "/preferences/get_all");
     const preference = preferences.find((entry) => entry.module === "browser" && entry.name === "show_system_objects");

@@ -2,7 +2,20 @@
 // Both run on a Postgres-only project of their own, so the shared stack is not disturbed.
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
-import { container, describeStack, docker, eventually, freshSettings, logins, postgresClient, recordFigure, type StackSettings, type StartedDataStack, waitForHealthy, withPostgres } from "../support/index.ts";
+import {
+  container,
+  describeStack,
+  docker,
+  eventually,
+  freshSettings,
+  logins,
+  postgresClient,
+  recordFigure,
+  type StackSettings,
+  type StartedDataStack,
+  waitForHealthy,
+  withPostgres,
+} from "../support/index.ts";
 
 const KILL_ROUNDS = Number(process.env.STACK_KILL_ROUNDS ?? 3);
 
@@ -20,7 +33,13 @@ describeStack("postgres durability", (_stack, sideStack) => {
       });
 
       await stack.down({ removeVolumes: false });
-      const { stdout: left } = await docker(["ps", "--all", "--quiet", "--filter", `label=com.docker.compose.project=${settings.projectName}`]);
+      const { stdout: left } = await docker([
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        `label=com.docker.compose.project=${settings.projectName}`,
+      ]);
       expect(left.trim(), "containers after down").toBe("");
 
       stack = await postgresOnly(settings);

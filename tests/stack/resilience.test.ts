@@ -1,8 +1,22 @@
 // Crashes: a component killed outright comes back by itself, and the stack survives its database
 // restarting under it. Each test leaves every service healthy again for the files that follow.
 import { afterAll, expect, it } from "vitest";
-import { AIRFLOW_COMPONENTS, airflowApi, airflowHttp, compose, describeStack, eventually, execIn, inspect, logins, projectOf, recordFigure, runDag, waitForHealthy, withPostgres } from "../support/index.ts";
-
+import {
+  AIRFLOW_COMPONENTS,
+  airflowApi,
+  airflowHttp,
+  compose,
+  describeStack,
+  eventually,
+  execIn,
+  inspect,
+  logins,
+  projectOf,
+  recordFigure,
+  runDag,
+  waitForHealthy,
+  withPostgres,
+} from "../support/index.ts";
 
 describeStack("resilience", (stack) => {
   afterAll(async () => {
@@ -52,10 +66,14 @@ describeStack("resilience", (stack) => {
     for (const { service, jobType } of AIRFLOW_COMPONENTS) {
       if (!jobType) continue;
       const hostname = await inspect<string>(stack, service, ".Config.Hostname");
-      await eventually(`${jobType} heartbeats after the restart`, async () => {
-        const heartbeat = await latestHeartbeat(jobType, hostname);
-        return heartbeat && heartbeat.getTime() > back ? heartbeat : undefined;
-      }, { timeoutMs: 180_000, intervalMs: 2_000 });
+      await eventually(
+        `${jobType} heartbeats after the restart`,
+        async () => {
+          const heartbeat = await latestHeartbeat(jobType, hostname);
+          return heartbeat && heartbeat.getTime() > back ? heartbeat : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 2_000 },
+      );
     }
     for (const { service } of AIRFLOW_COMPONENTS) await waitForHealthy(stack, service);
     recordFigure("airflow.recovery_after_postgres_restart", (Date.now() - started) / 1000, "s");

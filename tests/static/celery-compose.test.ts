@@ -8,10 +8,13 @@ import { COMPOSE_DIR, type ComposeModel, type ComposeService, docker } from "../
 
 async function config(files: string[], env: Record<string, string> = {}): Promise<ComposeModel> {
   const args = files.flatMap((file) => ["--file", path.join(COMPOSE_DIR, file)]);
-  const { stdout } = await docker(["compose", "--project-name", "data-stack", ...args, "--env-file", "/dev/null", "config", "--format", "json"], {
-    env,
-    inheritEnv: false,
-  });
+  const { stdout } = await docker(
+    ["compose", "--project-name", "data-stack", ...args, "--env-file", "/dev/null", "config", "--format", "json"],
+    {
+      env,
+      inheritEnv: false,
+    },
+  );
   return JSON.parse(stdout) as ComposeModel;
 }
 
@@ -78,7 +81,10 @@ describe("compose/celery.yml on top of the stack", () => {
 
 describe("compose/celery-worker-host.yml", () => {
   it("runs hardened workers that reach the stack only at STACK_HOST", async () => {
-    const model = await config(["celery-worker-host.yml"], { STACK_HOST: "192.0.2.10", WORKER_SECRETS_DIR: "/etc/data-stack/worker-secrets" });
+    const model = await config(["celery-worker-host.yml"], {
+      STACK_HOST: "192.0.2.10",
+      WORKER_SECRETS_DIR: "/etc/data-stack/worker-secrets",
+    });
     const worker = model.services["airflow-worker"] as Service;
     expectHardened("airflow-worker", worker);
     const env = worker.environment ?? {};

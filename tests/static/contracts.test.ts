@@ -41,25 +41,35 @@ describe("images: docker/<name>/, tests/support/images.ts and the compose file a
 
   it("lists every docker/<name>/Dockerfile in IMAGES, with a budget, and nothing else", () => {
     for (const folder of imageFolders) {
-      expect(IMAGES.map((image) => image.name), `docker/${folder}/Dockerfile: add it to IMAGES in tests/support/images.ts`).toContain(folder);
+      expect(
+        IMAGES.map((image) => image.name),
+        `docker/${folder}/Dockerfile: add it to IMAGES in tests/support/images.ts`,
+      ).toContain(folder);
     }
     for (const image of IMAGES) {
       expect(imageFolders, `IMAGES has '${image.name}', but docker/${image.name}/Dockerfile does not exist`).toContain(image.name);
       expect(image.budgetMB, `${image.name}: budgetMB`).toBeGreaterThan(0);
-      expect(existsSync(path.join(REPO_ROOT, image.nonDependencyFile)), `${image.name}: nonDependencyFile ${image.nonDependencyFile}`).toBe(true);
+      expect(existsSync(path.join(REPO_ROOT, image.nonDependencyFile)), `${image.name}: nonDependencyFile ${image.nonDependencyFile}`).toBe(
+        true,
+      );
     }
   });
 
   it("builds each image in the service IMAGES names, and names every built image data-stack/<folder>:<tag>", () => {
     for (const image of IMAGES) {
       const service = model.services[image.service];
-      expect(service, `IMAGES: '${image.name}' is built by service '${image.service}', which compose/docker-compose.yml lacks`).toBeDefined();
+      expect(
+        service,
+        `IMAGES: '${image.name}' is built by service '${image.service}', which compose/docker-compose.yml lacks`,
+      ).toBeDefined();
       expect(service?.build?.context, `${image.service}: build.context`).toBe(path.join(REPO_ROOT, "docker", image.name));
     }
     for (const [name, service] of Object.entries(model.services)) {
       if (!service.build) continue;
       const folder = path.basename(service.build.context);
-      expect(service.image, `${name}: image (the harness tests data-stack/${folder}:\${STACK_IMAGE_TAG:-dev})`).toBe(`data-stack/${folder}:dev`);
+      expect(service.image, `${name}: image (the harness tests data-stack/${folder}:\${STACK_IMAGE_TAG:-dev})`).toBe(
+        `data-stack/${folder}:dev`,
+      );
     }
   });
 });
@@ -84,7 +94,8 @@ describe("services: every long-running service can be waited for, reached and do
 
   it("lists every service in README's table", () => {
     const readme = read("README.md");
-    for (const name of Object.keys(model.services)) expect(readme, `README.md: add a row | \`${name}\` | to "What runs"`).toContain(`| \`${name}\` |`);
+    for (const name of Object.keys(model.services))
+      expect(readme, `README.md: add a row | \`${name}\` | to "What runs"`).toContain(`| \`${name}\` |`);
   });
 });
 
@@ -112,7 +123,10 @@ describe("secrets: secrets-init.sh's SECRETS table is the list", () => {
 
   it("reads, in every service, only secret files the table makes", () => {
     for (const [file, services] of consumed()) {
-      expect(SECRETS.map((secret) => secret.file), `${services.join(", ")} read /run/stack-secrets/${file}: add it to SECRETS in compose/secrets/secrets-init.sh`).toContain(file);
+      expect(
+        SECRETS.map((secret) => secret.file),
+        `${services.join(", ")} read /run/stack-secrets/${file}: add it to SECRETS in compose/secrets/secrets-init.sh`,
+      ).toContain(file);
     }
   });
 
@@ -167,6 +181,7 @@ describe("Airflow components: tests/support/airflow-components.ts, compose and t
       expect(jobTypes.get(component.command), `docker/airflow/healthcheck.sh: ${component.command}) job_type=…`).toBe(component.jobType);
     }
     const known = new Set<string>(AIRFLOW_COMPONENTS.map((component) => component.command));
-    for (const command of jobTypes.keys()) expect(known, `healthcheck.sh checks '${command}': add it to AIRFLOW_COMPONENTS`).toContain(command);
+    for (const command of jobTypes.keys())
+      expect(known, `healthcheck.sh checks '${command}': add it to AIRFLOW_COMPONENTS`).toContain(command);
   });
 });

@@ -85,7 +85,9 @@ describe.each(images)("docker/%s/Dockerfile", (image) => {
   it("pins the version of the main Debian packages", () => {
     let pinned = 0;
     for (const stage of stages) {
-      for (const run of keyword(stage, "RUN").map(text).filter((line) => line.includes("apt-get install"))) {
+      for (const run of keyword(stage, "RUN")
+        .map(text)
+        .filter((line) => line.includes("apt-get install"))) {
         pinned += aptPackages(run).filter((pkg) => /=\S+/.test(pkg)).length;
       }
     }

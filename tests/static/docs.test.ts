@@ -48,9 +48,7 @@ describe("README.md", () => {
 });
 
 describe("compose/.env.example", () => {
-  const documented = new Set(
-    [...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string),
-  );
+  const documented = new Set([...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string));
 
   it("documents every variable the compose file reads", async () => {
     const model = await composeConfig();
@@ -67,7 +65,9 @@ describe("compose/.env.example", () => {
   });
 
   it("sets nothing: every line is commented out, so a copy changes no default until edited", () => {
-    const active = read("compose/.env.example").split("\n").filter((line) => /^[A-Z]/.test(line));
+    const active = read("compose/.env.example")
+      .split("\n")
+      .filter((line) => /^[A-Z]/.test(line));
     expect(active).toEqual([]);
   });
 });

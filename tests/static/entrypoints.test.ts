@@ -59,9 +59,15 @@ describe("the entrypoints' shared block", () => {
       const text = read(file);
       const block = sharedBlock(file) ?? "";
       const own = definedFunctions(text.replace(block, ""));
-      expect(own.filter((name) => shared.includes(name)), `${file} redefines a shared function`).toEqual([]);
+      expect(
+        own.filter((name) => shared.includes(name)),
+        `${file} redefines a shared function`,
+      ).toEqual([]);
       // A second log dialect would be a function such as die, log, af_error, pgadmin_log.
-      expect(own.filter((name) => /(^|_)(log|note|warn|error|die)$/.test(name)), `${file}: log functions besides entrypoint_*`).toEqual([]);
+      expect(
+        own.filter((name) => /(^|_)(log|note|warn|error|die)$/.test(name)),
+        `${file}: log functions besides entrypoint_*`,
+      ).toEqual([]);
     }
   });
 
@@ -70,11 +76,17 @@ describe("the entrypoints' shared block", () => {
     const result = spawnSync(
       "bash",
       ["--norc", "--noprofile", "-c", `${block}\nset -Eeuo pipefail\nfile_env SOME_PASSWORD\necho "still running"`],
-      { env: { PATH: process.env.PATH, SOME_PASSWORD: "a", SOME_PASSWORD_FILE: "/etc/hostname" }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+      {
+        env: { PATH: process.env.PATH, SOME_PASSWORD: "a", SOME_PASSWORD_FILE: "/etc/hostname" },
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      },
     );
     expect(result.status).toBe(1);
     expect(result.stdout).toBe("");
-    expect(result.stderr).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[entrypoint\] \[ERROR\] both SOME_PASSWORD and SOME_PASSWORD_FILE are set/);
+    expect(result.stderr).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[entrypoint\] \[ERROR\] both SOME_PASSWORD and SOME_PASSWORD_FILE are set/,
+    );
   });
 });
 
@@ -93,7 +105,14 @@ describe.each(ENTRYPOINTS)("%s, sourced", (file) => {
     // stdin not a socket, and no rc files: bash would otherwise read ~/.bashrc as if started by rshd.
     const result = spawnSync(
       "bash",
-      ["--norc", "--noprofile", "-c", `source "$1" && declare -F file_env entrypoint_error _main >/dev/null && echo sourced`, "bash", path.join(REPO_ROOT, file)],
+      [
+        "--norc",
+        "--noprofile",
+        "-c",
+        `source "$1" && declare -F file_env entrypoint_error _main >/dev/null && echo sourced`,
+        "bash",
+        path.join(REPO_ROOT, file),
+      ],
       { env: { PATH: process.env.PATH }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
     );
     expect(result.stderr).toBe("");

@@ -54,8 +54,12 @@ describe("compose for a first pipeline", () => {
   it("mounts AIRFLOW_DAGS_DIR as every Airflow service's DAG folder", async () => {
     const model = await composeConfig({ AIRFLOW_DAGS_DIR: "/srv/my-dags" });
     for (const service of AIRFLOW_SERVICES.filter((name) => name !== "airflow-init")) {
-      const volumes = (model.services[service] as { volumes?: Array<{ source?: string; target: string; read_only?: boolean }> }).volumes ?? [];
-      expect(volumes.find((volume) => volume.target === "/opt/airflow/dags"), service).toMatchObject({ source: "/srv/my-dags", read_only: true });
+      const volumes =
+        (model.services[service] as { volumes?: Array<{ source?: string; target: string; read_only?: boolean }> }).volumes ?? [];
+      expect(
+        volumes.find((volume) => volume.target === "/opt/airflow/dags"),
+        service,
+      ).toMatchObject({ source: "/srv/my-dags", read_only: true });
     }
   });
 

@@ -41,7 +41,15 @@ export interface BackupSet {
 /** The backups in the project's repository, oldest first (pgbackrest info, read in the backup service's image). */
 export async function backupSets(project: ComposeProject): Promise<BackupSet[]> {
   const { stdout } = await compose(project, [
-    "run", "--rm", "--no-deps", "-T", "backup-scheduler", "pgbackrest", "--stanza=main", "--output=json", "info",
+    "run",
+    "--rm",
+    "--no-deps",
+    "-T",
+    "backup-scheduler",
+    "pgbackrest",
+    "--stanza=main",
+    "--output=json",
+    "info",
   ]);
   const [stanza] = JSON.parse(stdout) as Array<{ backup: BackupSet[] }>;
   return stanza?.backup ?? [];
@@ -55,7 +63,10 @@ export async function repositoryBytes(project: ComposeProject): Promise<number> 
 
 /** A time as the restore command takes it: whole seconds, UTC, with the offset. */
 export function restoreTarget(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "+00");
+  return new Date(epochSeconds * 1000)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "+00");
 }
 
 export function sleep(ms: number): Promise<void> {

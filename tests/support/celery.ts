@@ -69,14 +69,7 @@ export interface WorkerContainer {
 
 /** Every worker container of the project (both services, every replica), as Docker sees it now. */
 export async function workerContainers(projectName: string): Promise<WorkerContainer[]> {
-  const { stdout } = await docker([
-    "ps",
-    "--all",
-    "--filter",
-    `label=com.docker.compose.project=${projectName}`,
-    "--format",
-    "{{.ID}}",
-  ]);
+  const { stdout } = await docker(["ps", "--all", "--filter", `label=com.docker.compose.project=${projectName}`, "--format", "{{.ID}}"]);
   const ids = stdout.split("\n").filter(Boolean);
   if (ids.length === 0) return [];
   const details = JSON.parse((await docker(["inspect", ...ids])).stdout) as Array<{
@@ -160,34 +153,46 @@ export interface TaskRow {
 
 /** The run's task instances, straight from the metadata DB (hostname is the worker that ran the try). */
 export function taskInstances(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
-  return withPostgres(stack, logins(stack).airflow, async (client) =>
-    (
-      await client.query<TaskRow>(
-        "SELECT task_id, state, hostname, try_number, queue FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id",
-        [dagId, runId],
-      )
-    ).rows,
+  return withPostgres(
+    stack,
+    logins(stack).airflow,
+    async (client) =>
+      (
+        await client.query<TaskRow>(
+          "SELECT task_id, state, hostname, try_number, queue FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id",
+          [dagId, runId],
+        )
+      ).rows,
   );
 }
 
 /** Earlier tries of the run's tasks (Airflow moves a try there when it is retried). */
 export function taskHistory(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
-  return withPostgres(stack, logins(stack).airflow, async (client) =>
-    (
-      await client.query<TaskRow>(
-        "SELECT task_id, state, hostname, try_number, queue FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, try_number",
-        [dagId, runId],
-      )
-    ).rows,
+  return withPostgres(
+    stack,
+    logins(stack).airflow,
+    async (client) =>
+      (
+        await client.query<TaskRow>(
+          "SELECT task_id, state, hostname, try_number, queue FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, try_number",
+          [dagId, runId],
+        )
+      ).rows,
   );
 }
 
 /** A task try's log through the REST API, as one string (JSON content joined). */
-export async function taskLog(api: AxiosInstance, dagId: string, runId: string, taskId: string, tryNumber: number): Promise<{ status: number; text: string }> {
-  const response = await api.get(
-    `/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/${taskId}/logs/${tryNumber}`,
-    { headers: { Accept: "application/json" }, params: { full_content: true } },
-  );
+export async function taskLog(
+  api: AxiosInstance,
+  dagId: string,
+  runId: string,
+  taskId: string,
+  tryNumber: number,
+): Promise<{ status: number; text: string }> {
+  const response = await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/${taskId}/logs/${tryNumber}`, {
+    headers: { Accept: "application/json" },
+    params: { full_content: true },
+  });
   return { status: response.status, text: JSON.stringify(response.data) };
 }
 
@@ -216,10 +221,13 @@ export class WorkerHostProject {
 
   compose(args: readonly string[], timeoutMs = 400_000) {
     // Its own file only, and an empty env file: nothing of the stack's configuration but what `env` gives.
-    return docker(["compose", "--project-name", this.name, "--env-file", devNull, "--file", path.join(COMPOSE_DIR, "celery-worker-host.yml"), ...args], {
-      env: this.env,
-      timeoutMs,
-    });
+    return docker(
+      ["compose", "--project-name", this.name, "--env-file", devNull, "--file", path.join(COMPOSE_DIR, "celery-worker-host.yml"), ...args],
+      {
+        env: this.env,
+        timeoutMs,
+      },
+    );
   }
 
   up() {

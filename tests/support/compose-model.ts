@@ -45,10 +45,7 @@ export interface ComposeService {
  * The model of the compose files with only `env` set: neither the caller's shell variables nor a
  * compose/.env file take part, so it is the model a fresh clone produces.
  */
-export async function composeConfig(
-  env: Readonly<Record<string, string>> = {},
-  overrides: readonly string[] = [],
-): Promise<ComposeModel> {
+export async function composeConfig(env: Readonly<Record<string, string>> = {}, overrides: readonly string[] = []): Promise<ComposeModel> {
   const project: ComposeProject = { name: "data-stack", env, overrides };
   const { stdout } = await compose(project, ["config", "--format", "json"], { inheritEnv: false });
   return JSON.parse(stdout) as ComposeModel;

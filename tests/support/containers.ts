@@ -19,9 +19,7 @@ export async function healthOf(stack: StackInfo, service: string): Promise<strin
 }
 
 export function waitForHealthy(stack: StackInfo, service: string, timeoutMs = 180_000): Promise<true> {
-  return eventually(
-    `${service} to be healthy`,
-    async () => ((await healthOf(stack, service)) === "healthy" ? true : undefined),
-    { timeoutMs },
-  );
+  return eventually(`${service} to be healthy`, async () => ((await healthOf(stack, service)) === "healthy" ? true : undefined), {
+    timeoutMs,
+  });
 }

@@ -264,9 +264,20 @@ print("DAG-FILE-CHECK " + json.dumps(results))
  */
 export async function checkDagFiles(folder: string, image: string): Promise<DagFileCheck[]> {
   const { stdout } = await docker([
-    "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--network", "none",
-    "--volume", `${folder}:/opt/airflow/dags:ro`,
-    image, "python", "-c", CHECK_DAG_FILES, "/opt/airflow/dags",
+    "run",
+    "--rm",
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--network",
+    "none",
+    "--volume",
+    `${folder}:/opt/airflow/dags:ro`,
+    image,
+    "python",
+    "-c",
+    CHECK_DAG_FILES,
+    "/opt/airflow/dags",
   ]);
   const line = stdout.split("\n").find((entry) => entry.startsWith("DAG-FILE-CHECK "));
   if (!line) throw new Error(`the DAG file check printed no result:\n${stdout.slice(-2000)}`);

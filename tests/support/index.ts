@@ -15,7 +15,14 @@ export { airflowApi, airflowHttp, airflowToken, runDag, type DagRun } from "./ai
 export { AIRFLOW_COMPONENTS, JOB_COMPONENTS, type AirflowComponent } from "./airflow-components.ts";
 export { chromiumForTest, findChromium, launchChromium } from "./browser.ts";
 export { compose, composeDownSync, type ComposeProject } from "./compose.ts";
-export { composeConfig, longRunningServices, portVariables, STACK_OVERLAYS, type ComposeModel, type ComposeService } from "./compose-model.ts";
+export {
+  composeConfig,
+  longRunningServices,
+  portVariables,
+  STACK_OVERLAYS,
+  type ComposeModel,
+  type ComposeService,
+} from "./compose-model.ts";
 export { execIn, healthOf, inspect, waitForHealthy } from "./containers.ts";
 export { listProjectContainers } from "./container-logs.ts";
 export { DataStackEnvironment } from "./data-stack-environment.ts";

@@ -51,7 +51,9 @@ function install(): void {
 async function interrupt(signal: NodeJS.Signals): Promise<void> {
   interruptedBy = signal;
   const stacks = [...liveStacks.values()];
-  process.stderr.write(`\n[stack] ${signal}: saving logs and removing ${stacks.map((stack) => `project ${stack.project.name}`).join(", ") || "nothing"}\n`);
+  process.stderr.write(
+    `\n[stack] ${signal}: saving logs and removing ${stacks.map((stack) => `project ${stack.project.name}`).join(", ") || "nothing"}\n`,
+  );
   for (const cleanup of cleanups) cleanup();
   // The stacks stay registered until they are down: should the process exit while the logs are being saved
   // (vitest ends a run whose workers were interrupted), the exit hook still removes them.

@@ -16,7 +16,11 @@ export const KEPT_LABEL = "data-stack.kept-project";
 export function projectsOfRunSync(pid: number): string[] {
   const me = ownerId();
   const names = new Set<string>();
-  for (const kind of [["ps", "--all"], ["volume", "ls"], ["network", "ls"]]) {
+  for (const kind of [
+    ["ps", "--all"],
+    ["volume", "ls"],
+    ["network", "ls"],
+  ]) {
     const listed = spawnSync("docker", [...kind, "--filter", `label=${PROJECT_LABEL}`, "--format", `{{.Label "${PROJECT_LABEL}"}}`], {
       encoding: "utf8",
       timeout: 30_000,

@@ -25,11 +25,7 @@ export interface RunOptions {
   input?: string;
 }
 
-export function run(
-  file: string,
-  args: readonly string[],
-  options: RunOptions = {},
-): Promise<{ stdout: string; stderr: string }> {
+export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       file,
@@ -57,8 +53,7 @@ export function run(
 export function baseEnvironment(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(process.env).filter(
-      (entry): entry is [string, string] =>
-        entry[1] !== undefined && /^(PATH|HOME|DOCKER_.*|XDG_.*)$/.test(entry[0]),
+      (entry): entry is [string, string] => entry[1] !== undefined && /^(PATH|HOME|DOCKER_.*|XDG_.*)$/.test(entry[0]),
     ),
   );
 }

@@ -109,6 +109,8 @@ export async function attachToRunningStack(projectName: string, logDirectory: st
 /** `compose ps` of a project, for messages that tell a user how to reach or remove it. */
 export async function describeProject(info: StackInfo): Promise<string> {
   const project = { name: info.projectName, env: info.variables, overrides: info.overrides };
-  const { stdout } = await compose(project, ["ps", "--format", "table {{.Service}}\t{{.Status}}\t{{.Ports}}"]).catch(() => ({ stdout: "" }));
+  const { stdout } = await compose(project, ["ps", "--format", "table {{.Service}}\t{{.Status}}\t{{.Ports}}"]).catch(() => ({
+    stdout: "",
+  }));
   return stdout;
 }

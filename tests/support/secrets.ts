@@ -24,12 +24,14 @@ export interface SecretSpec {
 export function readSecretTable(script = readFileSync(SECRETS_INIT_SCRIPT, "utf8")): SecretSpec[] {
   const table = /^readonly SECRETS=\(\n([\s\S]*?)\n\)/m.exec(script)?.[1];
   if (!table) throw new Error(`${SECRETS_INIT_SCRIPT}: no 'readonly SECRETS=( … )' table`);
-  return [...table.matchAll(/^\s*"(\S+)\s+(\S+)\s+(\S+)\s+([^\s"]+)\s*"/gm)].map(([, file = "", variable = "", kind = "", onChange = ""]) => ({
-    file,
-    variable,
-    kind,
-    onChange,
-  }));
+  return [...table.matchAll(/^\s*"(\S+)\s+(\S+)\s+(\S+)\s+([^\s"]+)\s*"/gm)].map(
+    ([, file = "", variable = "", kind = "", onChange = ""]) => ({
+      file,
+      variable,
+      kind,
+      onChange,
+    }),
+  );
 }
 
 export const SECRETS: readonly SecretSpec[] = readSecretTable();

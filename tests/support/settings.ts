@@ -105,9 +105,7 @@ export async function assertPortsUsable(env: Readonly<Record<string, string>>, o
       throw new Error(`${variable}='${value}' is not a TCP port number (1-65535)`);
     }
     if (!(await isPortFree(bindAddress, Number(value)))) {
-      throw new Error(
-        `${variable}=${value}: port ${value} on ${bindAddress} is already in use; set ${variable} to a free port`,
-      );
+      throw new Error(`${variable}=${value}: port ${value} on ${bindAddress} is already in use; set ${variable} to a free port`);
     }
   }
 }

@@ -31,7 +31,9 @@ export class StartedDataStack implements AsyncDisposable {
 
   /** Saves the logs, then stops and removes the containers; volumes too unless `removeVolumes: false`. */
   async down(options: { removeVolumes?: boolean } = {}): Promise<void> {
-    await this.saveLogs().catch((error: unknown) => process.stderr.write(`[stack] could not save the logs of ${this.info.projectName}: ${String(error)}\n`));
+    await this.saveLogs().catch((error: unknown) =>
+      process.stderr.write(`[stack] could not save the logs of ${this.info.projectName}: ${String(error)}\n`),
+    );
     // `docker compose down` of the whole project: one-shot services' containers go too.
     await this.environment.down({ removeVolumes: options.removeVolumes ?? true, timeout: 2_000 });
     this.release();
