@@ -153,7 +153,12 @@ ensure_node() {
 		command -v npm >/dev/null || die "npm is needed to install $NODE_PACKAGE (the machine's node is ${current:-missing})"
 		log "node ${current:-missing} is older than $NODE_MIN_VERSION; installing $NODE_PACKAGE into $prefix"
 		mkdir -p "$prefix"
-		npm install --prefix "$prefix" --no-save --no-audit --no-fund "$NODE_PACKAGE" >&2
+		# Behind a TLS-inspecting proxy npm must trust the host's bundle, whatever the caller's environment says.
+		local -a cafile=()
+		if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+			cafile=(--cafile /etc/ssl/certs/ca-certificates.crt)
+		fi
+		npm install "${cafile[@]}" --prefix "$prefix" --no-save --no-audit --no-fund "$NODE_PACKAGE" >&2
 	fi
 	log "using node $(node_version "$bin/node") from $bin"
 	# shellcheck disable=SC2016 # "$PATH" is for the caller's eval to expand, not this script
