@@ -158,7 +158,9 @@ ensure_node() {
 		if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
 			cafile=(--cafile /etc/ssl/certs/ca-certificates.crt)
 		fi
-		npm install "${cafile[@]}" --prefix "$prefix" --no-save --no-audit --no-fund "$NODE_PACKAGE" >&2
+		# One retry: a TLS-inspecting proxy has been seen to fail a request once, then serve it.
+		npm install "${cafile[@]}" --prefix "$prefix" --no-save --no-audit --no-fund "$NODE_PACKAGE" >&2 ||
+			npm install "${cafile[@]}" --prefix "$prefix" --no-save --no-audit --no-fund "$NODE_PACKAGE" >&2
 	fi
 	log "using node $(node_version "$bin/node") from $bin"
 	# shellcheck disable=SC2016 # "$PATH" is for the caller's eval to expand, not this script
