@@ -25,6 +25,7 @@ import {
 import {
   airflowApi,
   CommandError,
+  type ContainerInspect,
   describeStack,
   docker,
   eventually,
@@ -312,23 +313,7 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
 
   it("runs hardened like the default stack: non-root, read-only, no capabilities, limits, no secret in the environment", async () => {
     const names = await projectContainers();
-    const details = JSON.parse((await docker(["inspect", ...names])).stdout) as Array<{
-      Name: string;
-      Config: { Env: string[]; Labels: Record<string, string> };
-      HostConfig: {
-        Privileged: boolean;
-        ReadonlyRootfs: boolean;
-        CapAdd: string[] | null;
-        CapDrop: string[] | null;
-        SecurityOpt: string[] | null;
-        Memory: number;
-        NanoCpus: number;
-        PidsLimit: number | null;
-        RestartPolicy: { Name: string };
-        PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null;
-      };
-      State: { Health?: { Status: string } };
-    }>;
+    const details = JSON.parse((await docker(["inspect", ...names])).stdout) as ContainerInspect[];
     const secrets = SECRETS.map((entry) => variable(info, entry.variable));
     const published: string[] = [];
     for (const container of details) {

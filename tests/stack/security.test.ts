@@ -1,25 +1,6 @@
 // The running containers, as Docker reports them: the posture the compose file asks for is the one in force.
 import { expect, it } from "vitest";
-import { container, portVariables, SECRETS, variable, describeStack, docker, execIn } from "../support/index.ts";
-
-interface ContainerInspect {
-  Config: { User: string; Env: string[] };
-  HostConfig: {
-    Privileged: boolean;
-    ReadonlyRootfs: boolean;
-    CapAdd: string[] | null;
-    CapDrop: string[] | null;
-    SecurityOpt: string[] | null;
-    Memory: number;
-    NanoCpus: number;
-    PidsLimit: number | null;
-    NetworkMode: string;
-    RestartPolicy: { Name: string };
-    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null;
-  };
-  Mounts: Array<{ Type: string; Source: string; Destination: string }>;
-  State: { Health?: { Status: string } };
-}
+import { type ContainerInspect, container, describeStack, docker, execIn, portVariables, SECRETS, variable } from "../support/index.ts";
 
 describeStack("security posture of the running stack", (stack) => {
   const running = Object.keys(stack.services);

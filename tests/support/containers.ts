@@ -23,3 +23,24 @@ export function waitForHealthy(stack: StackInfo, service: string, timeoutMs = 18
     timeoutMs,
   });
 }
+
+/** What `docker inspect` says of a running container, as far as the security tests read it. */
+export interface ContainerInspect {
+  Name: string;
+  Config: { User: string; Env: string[]; Labels: Record<string, string> };
+  HostConfig: {
+    Privileged: boolean;
+    ReadonlyRootfs: boolean;
+    CapAdd: string[] | null;
+    CapDrop: string[] | null;
+    SecurityOpt: string[] | null;
+    Memory: number;
+    NanoCpus: number;
+    PidsLimit: number | null;
+    NetworkMode: string;
+    RestartPolicy: { Name: string };
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null;
+  };
+  Mounts: Array<{ Type: string; Source: string; Destination: string }>;
+  State: { Health?: { Status: string } };
+}

@@ -23,7 +23,7 @@ export {
   type ComposeModel,
   type ComposeService,
 } from "./compose-model.ts";
-export { execIn, healthOf, inspect, waitForHealthy } from "./containers.ts";
+export { type ContainerInspect, execIn, healthOf, inspect, waitForHealthy } from "./containers.ts";
 export { listProjectContainers } from "./container-logs.ts";
 export { DataStackEnvironment } from "./data-stack-environment.ts";
 export { recordFigure } from "./figures.ts";
