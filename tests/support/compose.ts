@@ -23,7 +23,7 @@ export function composeFiles(project: Pick<ComposeProject, "overrides">): string
 }
 
 /** Options before the compose command: project, files, and the empty env file. */
-export function composeOptions(project: ComposeProject): string[] {
+function composeOptions(project: ComposeProject): string[] {
   return ["--project-name", project.name, "--env-file", devNull, ...composeFiles(project).flatMap((file) => ["--file", file])];
 }
 

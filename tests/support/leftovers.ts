@@ -10,7 +10,7 @@ import { ownerId, testProjectOwner } from "./settings.ts";
 
 const PROJECT_LABEL = "com.docker.compose.project";
 /** Label of the marker volume of a stack kept for inspection. */
-export const KEPT_LABEL = "data-stack.kept-project";
+const KEPT_LABEL = "data-stack.kept-project";
 
 /** Every test project of this owner whose run is `pid`: synchronous, for the exit hook. */
 export function projectsOfRunSync(pid: number): string[] {

@@ -50,7 +50,7 @@ export function run(file: string, args: readonly string[], options: RunOptions =
 }
 
 /** What every child needs to find the docker CLI and its engine (DOCKER_HOST, a context), and nothing else. */
-export function baseEnvironment(): Record<string, string> {
+function baseEnvironment(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(process.env).filter(
       (entry): entry is [string, string] => entry[1] !== undefined && /^(PATH|HOME|DOCKER_.*|XDG_.*)$/.test(entry[0]),

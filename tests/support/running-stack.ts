@@ -1,7 +1,6 @@
 // A compose project's containers as Docker reports them, read in one listing and one inspect: the services
 // (their container, hostname and published ports) of a stack that was just started, and the whole
 // description of a stack that is already running (STACK_REUSE), rebuilt from the stack itself.
-import { compose } from "./compose.ts";
 import { findEngine, reachableHost } from "./engine.ts";
 import { listProjectContainers } from "./container-logs.ts";
 import { docker } from "./process.ts";
@@ -104,13 +103,4 @@ export async function attachToRunningStack(projectName: string, logDirectory: st
     logDirectory,
     secondsToHealthy: {},
   };
-}
-
-/** `compose ps` of a project, for messages that tell a user how to reach or remove it. */
-export async function describeProject(info: StackInfo): Promise<string> {
-  const project = { name: info.projectName, env: info.variables, overrides: info.overrides };
-  const { stdout } = await compose(project, ["ps", "--format", "table {{.Service}}\t{{.Status}}\t{{.Ports}}"]).catch(() => ({
-    stdout: "",
-  }));
-  return stdout;
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { COMPOSE_DIR } from "./paths.ts";
 
-export const SECRETS_INIT_SCRIPT = path.join(COMPOSE_DIR, "secrets", "secrets-init.sh");
+const SECRETS_INIT_SCRIPT = path.join(COMPOSE_DIR, "secrets", "secrets-init.sh");
 
 export interface SecretSpec {
   /** The file in the stack-secrets volume. */
@@ -21,7 +21,7 @@ export interface SecretSpec {
 }
 
 /** The rows of `readonly SECRETS=( "file VARIABLE kind on-change" … )` in secrets-init.sh. */
-export function readSecretTable(script = readFileSync(SECRETS_INIT_SCRIPT, "utf8")): SecretSpec[] {
+function readSecretTable(script = readFileSync(SECRETS_INIT_SCRIPT, "utf8")): SecretSpec[] {
   const table = /^readonly SECRETS=\(\n([\s\S]*?)\n\)/m.exec(script)?.[1];
   if (!table) throw new Error(`${SECRETS_INIT_SCRIPT}: no 'readonly SECRETS=( … )' table`);
   return [...table.matchAll(/^\s*"(\S+)\s+(\S+)\s+(\S+)\s+([^\s"]+)\s*"/gm)].map(

@@ -31,7 +31,7 @@ const TEST_LOGINS = {
  * says whether a run is alive only to processes that share its namespace, so the sweep of abandoned runs
  * judges only projects with its own owner and leaves the others alone.
  */
-export const TEST_PROJECT_PREFIX = "dstest";
+const TEST_PROJECT_PREFIX = "dstest";
 const TEST_PROJECT_PATTERN = new RegExp(`^${TEST_PROJECT_PREFIX}-([a-z0-9]{6})-(\\d+)-[a-z0-9]+$`);
 
 export function ownerId(): string {
@@ -55,7 +55,7 @@ export function runPid(): number {
   return Number(process.env[RUN_PID_VARIABLE]) || process.pid;
 }
 
-export function testProjectName(): string {
+function testProjectName(): string {
   return `${TEST_PROJECT_PREFIX}-${ownerId()}-${runPid()}-${randomBytes(3).toString("hex")}`;
 }
 
