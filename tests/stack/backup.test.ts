@@ -6,10 +6,10 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, stat, truncate } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { AxiosInstance } from "axios";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "../support/backup.ts";
+import { triggerDag } from "../support/dag-kit.ts";
 import {
   airflowApi,
   airflowToken,
@@ -367,7 +367,7 @@ describeStack("backups and restore", (mainStack) => {
       }
     })();
     const api = await airflowApi(info);
-    const runId = await triggerDag(api, "warehouse_load");
+    const runId = (await triggerDag(api, "warehouse_load", { parseTimeoutMs: 120_000 })).dag_run_id;
     try {
       // The backup starts once a task of the run has started, so the load happens while it copies.
       await eventually(
@@ -418,15 +418,6 @@ describeStack("backups and restore", (mainStack) => {
     expect(finishedBefore.filter((runId) => !succeededAfter.has(runId))).toEqual([]);
   }, 1_200_000);
 });
-
-/** Unpauses and triggers a DAG; its run id. */
-async function triggerDag(api: AxiosInstance, dagId: string): Promise<string> {
-  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined));
-  await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
-  const trigger = await api.post<{ dag_run_id: string }>(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
-  expect(trigger.status, JSON.stringify(trigger.data)).toBe(200);
-  return trigger.data.dag_run_id;
-}
 
 /** The secrets an export carries, and the logins, which the importing installation must be started with. */
 function exported(settings: StackSettings): Record<string, string> {

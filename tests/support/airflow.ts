@@ -1,7 +1,7 @@
 // Airflow's public REST API (v2), as a logged-in user sees it.
 import axios, { type AxiosInstance } from "axios";
 import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
-import { eventually } from "./polling.ts";
+import { triggerDag, waitForRunEnd } from "./dag-kit.ts";
 
 export interface DagRun {
   dag_run_id: string;
@@ -31,20 +31,7 @@ export async function airflowApi(stack: StackInfo): Promise<AxiosInstance> {
   return api;
 }
 
-/** Waits until the dag-processor has parsed the DAG, unpauses it, triggers a run and waits for its end. */
+/** Waits until the dag-processor has parsed the DAG, unpauses it, triggers a run and waits for its end (the DAG kit's steps). */
 export async function runDag(api: AxiosInstance, dagId: string, timeoutMs = 180_000): Promise<DagRun> {
-  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined));
-  const unpause = await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
-  if (unpause.status !== 200) throw new Error(`unpausing ${dagId} answered ${unpause.status}: ${JSON.stringify(unpause.data)}`);
-  const trigger = await api.post(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
-  if (trigger.status !== 200) throw new Error(`triggering ${dagId} answered ${trigger.status}: ${JSON.stringify(trigger.data)}`);
-  const runId = (trigger.data as DagRun).dag_run_id;
-  return eventually(
-    `run ${runId} of ${dagId} to finish`,
-    async () => {
-      const run = (await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)).data as DagRun;
-      return run.state === "success" || run.state === "failed" ? run : undefined;
-    },
-    { timeoutMs, intervalMs: 2_000 },
-  );
+  return waitForRunEnd(api, await triggerDag(api, dagId, { parseTimeoutMs: 120_000 }), timeoutMs);
 }

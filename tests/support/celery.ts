@@ -6,6 +6,7 @@ import { devNull } from "node:os";
 import path from "node:path";
 import type { AxiosInstance } from "axios";
 import { compose } from "./compose.ts";
+import { triggerDag as triggerRun, waitForRunEnd } from "./dag-kit.ts";
 import { DataStackEnvironment } from "./data-stack-environment.ts";
 import { COMPOSE_DIR } from "./paths.ts";
 import { eventually } from "./polling.ts";
@@ -118,29 +119,17 @@ export function waitForHealthyWorkers(projectName: string, expected: number, tim
   );
 }
 
-/** Unpauses the DAG once it is parsed and triggers a run; returns the run id without waiting. */
+/**
+ * The DAG kit's trigger, with the longer parse wait a Celery stack needs (its test DAGs are parsed after a heavy
+ * boot); returns the run id without waiting.
+ */
 export async function triggerDag(api: AxiosInstance, dagId: string): Promise<string> {
-  await eventually(`DAG ${dagId} to be parsed`, async () => ((await api.get(`/api/v2/dags/${dagId}`)).status === 200 ? true : undefined), {
-    timeoutMs: 300_000,
-    intervalMs: 2_000,
-  });
-  const unpause = await api.patch(`/api/v2/dags/${dagId}`, { is_paused: false }, { params: { update_mask: "is_paused" } });
-  if (unpause.status !== 200) throw new Error(`unpausing ${dagId} answered ${unpause.status}: ${JSON.stringify(unpause.data)}`);
-  const trigger = await api.post(`/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
-  if (trigger.status !== 200) throw new Error(`triggering ${dagId} answered ${trigger.status}: ${JSON.stringify(trigger.data)}`);
-  return (trigger.data as { dag_run_id: string }).dag_run_id;
+  return (await triggerRun(api, dagId, { parseTimeoutMs: 300_000 })).dag_run_id;
 }
 
-/** Waits for the run to end; returns its final state. */
-export function runEnd(api: AxiosInstance, dagId: string, runId: string, timeoutMs = 600_000): Promise<string> {
-  return eventually(
-    `run ${runId} of ${dagId} to finish`,
-    async () => {
-      const { state } = (await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)).data as { state: string };
-      return state === "success" || state === "failed" ? state : undefined;
-    },
-    { timeoutMs, intervalMs: 2_000 },
-  );
+/** Waits for the run to end (the DAG kit's wait); returns its final state. */
+export async function runEnd(api: AxiosInstance, dagId: string, runId: string, timeoutMs = 600_000): Promise<string> {
+  return (await waitForRunEnd(api, { dag_id: dagId, dag_run_id: runId }, timeoutMs)).state;
 }
 
 export interface TaskRow {

@@ -71,13 +71,16 @@ export async function waitForDag(api: AxiosInstance, dagId: string, timeoutMs = 
   );
 }
 
-/** Unpauses `dagId` (new DAGs start paused) and triggers one run with `conf`; returns the queued run. */
+/**
+ * Unpauses `dagId` (new DAGs start paused) and triggers one run with `conf`; returns the queued run.
+ * `parseTimeoutMs`: how long to wait for the DAG to be parsed first (default 60 s).
+ */
 export async function triggerDag(
   api: AxiosInstance,
   dagId: string,
-  options: { conf?: Record<string, unknown> } = {},
+  options: { conf?: Record<string, unknown>; parseTimeoutMs?: number } = {},
 ): Promise<TriggeredRun> {
-  await waitForDag(api, dagId);
+  await waitForDag(api, dagId, options.parseTimeoutMs);
   const unpause = await api.patch(dagPath(dagId), { is_paused: false }, { params: { update_mask: "is_paused" } });
   if (unpause.status !== 200) fail(`unpausing ${dagId}`, unpause);
   const trigger = await api.post(`${dagPath(dagId)}/dagRuns`, { logical_date: null, conf: options.conf ?? {} });
