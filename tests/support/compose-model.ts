@@ -2,7 +2,6 @@
 // it: which services a stack runs, which variable publishes which port. The compose file is the one home of
 // these facts; a service a fork adds gets its ports, its wait (its health check), its logs and its teardown
 // in the harness without any edit here.
-import { devNull } from "node:os";
 import { compose, type ComposeProject } from "./compose.ts";
 
 /**
@@ -91,6 +90,3 @@ export async function portVariables(overrides: readonly string[] = []): Promise<
   }
   return found;
 }
-
-/** Used where a path to an empty file is needed on any OS. */
-export const EMPTY_FILE = devNull;

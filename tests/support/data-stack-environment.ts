@@ -11,10 +11,11 @@
 // health printed as it changes, container logs followed from the first second (Testcontainers removes a
 // failed start's containers, and their logs with them), ports checked before anything starts, a developer's
 // compose/.env ignored, and removal on Ctrl-C.
+import { devNull } from "node:os";
 import path from "node:path";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
 import { composeDownSync, composeFiles, composeStreaming, type ComposeProject } from "./compose.ts";
-import { composeConfig, EMPTY_FILE, longRunningServices } from "./compose-model.ts";
+import { composeConfig, longRunningServices } from "./compose-model.ts";
 import { LogFollower } from "./container-logs.ts";
 import { findEngine, reachableHost } from "./engine.ts";
 import { HealthProgress } from "./health-progress.ts";
@@ -101,7 +102,7 @@ export class DataStackEnvironment {
       )
         .withProjectName(project.name)
         .withEnvironment(project.env)
-        .withEnvironmentFile(EMPTY_FILE)
+        .withEnvironmentFile(devNull)
         .withStartupTimeout(this.startupTimeoutMs)
         .up([...services]);
     } catch (error) {
