@@ -2,7 +2,7 @@
 // how fast DAG files are picked up, time to healthy, idle memory, the test suite's wall time), checks the budgets, and writes
 // bench-results/<UTC timestamp>.md|.json plus latest.md|.json. Progress goes to stderr, the report to stdout.
 //
-//   npm run bench -- [--boots N] [--idle-seconds S] [--skip-tests] [--prune-cache-mounts]
+//   npm run bench -- [--boots N] [--idle-seconds S] [--skip-tests] [--prune-cache-mounts] [--only STEP,...]
 //
 // Exit status: 0 every measured budget passes, 1 a budget fails, 2 the benchmark could not run.
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
@@ -28,12 +28,18 @@ import { evaluateBudgets, renderMarkdown, type BenchOptions, type BenchReport, t
 
 const RESULTS_DIR = path.join(REPO_ROOT, "bench-results");
 
+/** The measurement steps, in the order they run. */
+const STEPS = ["images", "dag-change", "dag-pickup", "stack", "floor", "tests"] as const;
+type Step = (typeof STEPS)[number];
+
 const USAGE = `Usage: npm run bench -- [options]
   --boots N              fresh boots of the stack; the report gives the median (default 1)
   --idle-seconds S       idle time before memory is read (default 60)
   --skip-tests           do not run \`npm test\` (its line says "not measured")
   --prune-cache-mounts   empty BuildKit's cache mounts first, for truly cold builds;
                          this affects EVERY project on this Docker engine
+  --only STEP,...        run only these steps (${STEPS.join(", ")}); budgets of the
+                         other steps are not checked. For tuning one figure at a time
   -h, --help             this text`;
 
 class UsageError extends Error {}
@@ -43,6 +49,7 @@ const BENCH_FLAGS = {
   "idle-seconds": { type: "string", default: "60" },
   "skip-tests": { type: "boolean", default: false },
   "prune-cache-mounts": { type: "boolean", default: false },
+  only: { type: "string", default: STEPS.join(",") },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -63,7 +70,15 @@ function parseOptions(argv: readonly string[]): BenchOptions | undefined {
     idleSeconds: wholeNumber("--idle-seconds", values["idle-seconds"], 0),
     skipTests: values["skip-tests"],
     pruneCacheMounts: values["prune-cache-mounts"],
+    only: steps(values.only),
   };
+}
+
+function steps(value: string): Step[] {
+  const wanted = value.split(",").map((step) => step.trim());
+  const unknown = wanted.filter((step) => !(STEPS as readonly string[]).includes(step));
+  if (unknown.length > 0) throw new UsageError(`--only: unknown step ${unknown.join(", ")}; the steps are ${STEPS.join(", ")}`);
+  return STEPS.filter((step) => wanted.includes(step));
 }
 
 function wholeNumber(flag: string, value: string, minimum: number): number {
@@ -73,15 +88,19 @@ function wholeNumber(flag: string, value: string, minimum: number): number {
 
 /** Fills `results` step by step, so that a failure still leaves what was measured before it. */
 async function runMeasurements(options: BenchOptions, results: BenchResults, runDirectory: string): Promise<void> {
+  const runs = (step: Step) => options.only.includes(step);
   if (options.pruneCacheMounts) await pruneCacheMounts();
   const images = await imageNames();
-  results.images = [];
-  for (const spec of IMAGES) results.images.push(await measureImage(spec, images[spec.name] ?? ""));
-  results.dagChange = await measureDagChange(images);
-  results.dagPickup = await measureDagPickup(3, options.idleSeconds, path.join(runDirectory, "stack-logs"));
-  results.stack = await measureStack(options.boots, options.idleSeconds, path.join(runDirectory, "stack-logs"));
-  results.floor = await measureImportFloor(images.airflow ?? "");
-  results.tests = options.skipTests ? { measured: false } : await measureTestSuite(path.join(runDirectory, "npm-test.log"));
+  if (runs("images")) {
+    results.images = [];
+    for (const spec of IMAGES) results.images.push(await measureImage(spec, images[spec.name] ?? ""));
+  }
+  if (runs("dag-change")) results.dagChange = await measureDagChange(images);
+  if (runs("dag-pickup")) results.dagPickup = await measureDagPickup(3, options.idleSeconds, path.join(runDirectory, "stack-logs"));
+  if (runs("stack")) results.stack = await measureStack(options.boots, options.idleSeconds, path.join(runDirectory, "stack-logs"));
+  if (runs("floor")) results.floor = await measureImportFloor(images.airflow ?? "");
+  if (runs("tests"))
+    results.tests = options.skipTests ? { measured: false } : await measureTestSuite(path.join(runDirectory, "npm-test.log"));
 }
 
 async function writeReport(report: BenchReport, stamp: string): Promise<string> {

@@ -7,7 +7,9 @@
 # /usr/local/bin/airflow do) defines the functions and runs nothing.
 #
 # Usage (the container's command):
-#   init                      wait for the metadata DB, `airflow db migrate`, ensure the admin user; exit
+#   init                      wait for the metadata DB, bring its schema to the image's head (a new
+#                             database from the image's schema template, else `airflow db migrate`),
+#                             ensure the admin user; exit
 #   api-server | scheduler | dag-processor | triggerer
 #                             exec airflow <component> [args...]
 #   celery worker|flower [args...]
@@ -35,6 +37,9 @@
 #   AIRFLOW_ADMIN_USERNAME (admin) AIRFLOW_ADMIN_PASSWORD* (required) AIRFLOW_ADMIN_EMAIL
 #   (admin@example.com) AIRFLOW_ADMIN_FIRSTNAME (Admin) AIRFLOW_ADMIN_LASTNAME (User)
 #   AIRFLOW_DB_WAIT_TIMEOUT (60)     seconds init waits for the metadata DB to accept connections
+#   AIRFLOW_SCHEMA_TEMPLATE (true)   on an empty metadata DB, load the schema that this image's
+#                                    `airflow db migrate` made at build time instead of migrating;
+#                                    false always runs `airflow db migrate`
 #   AIRFLOW__CELERY__BROKER_URL      if unset and AIRFLOW_BROKER_PASSWORD is non-empty, built as
 #                                    redis://:PASSWORD@HOST:PORT/0 (password percent-encoded) from
 #   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
@@ -262,6 +267,9 @@ airflow_init() {
 	# one query, where `airflow db migrate` imports all of Airflow first (seconds of CPU on every start).
 	if python "$STACK_HELPER" schema-current; then
 		entrypoint_note "skipping airflow db migrate: nothing to migrate"
+	elif python "$STACK_HELPER" load-schema-template && python "$STACK_HELPER" schema-current; then
+		# A new database: the image's own migration, made at build time, loaded in one transaction.
+		entrypoint_note "new database: created its schema from the image's template instead of airflow db migrate"
 	else
 		entrypoint_note "running airflow db migrate"
 		# No `|| true`: a failed migration must fail this container (and everything depending on it).

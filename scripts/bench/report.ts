@@ -28,6 +28,8 @@ export interface BenchOptions {
   readonly idleSeconds: number;
   readonly skipTests: boolean;
   readonly pruneCacheMounts: boolean;
+  /** The steps that ran (`--only`); all of them by default. */
+  readonly only: readonly string[];
 }
 
 /** Every field but the options and machine is missing when the run stopped before measuring it. */
@@ -264,7 +266,7 @@ export function renderMarkdown(report: BenchReport): string {
     `- Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB RAM, ${machine.kernel}`,
     `- Docker Engine ${machine.dockerEngine}, Compose ${machine.compose}, Node ${machine.node}`,
     `- Date: ${machine.date}`,
-    `- Options: --boots ${options.boots} --idle-seconds ${options.idleSeconds}${options.skipTests ? " --skip-tests" : ""}${options.pruneCacheMounts ? " --prune-cache-mounts" : ""}`,
+    `- Options: --boots ${options.boots} --idle-seconds ${options.idleSeconds}${options.skipTests ? " --skip-tests" : ""}${options.pruneCacheMounts ? " --prune-cache-mounts" : ""}${options.only.length < 6 ? ` --only ${options.only.join(",")}` : ""}`,
     "",
     "## Budgets",
     "",
