@@ -170,21 +170,6 @@ pgadmin_abort_init() {
 	find "$PGADMIN_DATA_DIR" -mindepth 1 -depth -type d -empty -delete 2>/dev/null || :
 }
 
-# Creates the config DB (SQLite, schema migrations) and the admin user.
-pgadmin_init_config_db() {
-	entrypoint_note "first start: creating $PGADMIN_CONFIG_DB with admin user $PGADMIN_DEFAULT_EMAIL"
-	local out
-	# pgAdmin's first migration reads the admin account from these two.
-	if ! out="$(PGADMIN_SETUP_EMAIL="$PGADMIN_DEFAULT_EMAIL" \
-		PGADMIN_SETUP_PASSWORD="$PGADMIN_DEFAULT_PASSWORD" \
-		"$PGADMIN_PYTHON" "$PGADMIN_APP_DIR/setup.py" setup-db 2>&1)" \
-		|| [ ! -s "$PGADMIN_CONFIG_DB" ]; then
-		entrypoint_log ERROR "pgAdmin setup-db failed:"
-		printf '%s\n' "$out" >&2
-		return 1
-	fi
-}
-
 # usage: pgadmin_load_servers [--replace]
 pgadmin_load_servers() {
 	if [ ! -e "$PGADMIN_SERVER_JSON_FILE" ]; then
@@ -203,11 +188,38 @@ pgadmin_load_servers() {
 	entrypoint_note "$PGADMIN_SERVER_JSON_FILE: $(grep '^Added ' <<< "$out")"
 }
 
-# First start: config DB + admin user + servers, all or nothing.
+# First start: config DB (SQLite, schema migrations) + admin user + servers, all or nothing. pgAdmin's
+# own `setup.py setup-db` and `load-servers`, run by the helper in one interpreter (one import of pgAdmin's
+# app instead of two: about 3 CPU-seconds less while the rest of a new stack starts).
 pgadmin_first_start() {
 	trap 'pgadmin_abort_init' ERR
-	pgadmin_init_config_db
-	pgadmin_load_servers
+	entrypoint_note "first start: creating $PGADMIN_CONFIG_DB with admin user $PGADMIN_DEFAULT_EMAIL"
+	local -a servers=()
+	if [ -e "$PGADMIN_SERVER_JSON_FILE" ]; then
+		servers=("$PGADMIN_SERVER_JSON_FILE")
+	else
+		entrypoint_note "no servers to pre-register: $PGADMIN_SERVER_JSON_FILE does not exist (PGADMIN_SERVER_JSON_FILE)"
+	fi
+	local out
+	# pgAdmin's first migration reads the admin account from these two.
+	if ! out="$(PGADMIN_SETUP_EMAIL="$PGADMIN_DEFAULT_EMAIL" \
+		PGADMIN_SETUP_PASSWORD="$PGADMIN_DEFAULT_PASSWORD" \
+		"$PGADMIN_PYTHON" "$PGADMIN_HELPER" first-start "${servers[@]}" 2>&1)" \
+		|| [ ! -s "$PGADMIN_CONFIG_DB" ]; then
+		entrypoint_log ERROR "pgAdmin setup-db failed:"
+		printf '%s\n' "$out" >&2
+		return 1
+	fi
+	# load-servers reports some failures only on stdout (with exit code 0),
+	# so success is judged by its "Added N Server Group(s) and M Server(s)." line.
+	if [ "${#servers[@]}" -gt 0 ]; then
+		if ! grep -q '^Added [0-9]* Server Group(s) and [0-9]* Server(s)\.$' <<< "$out"; then
+			entrypoint_log ERROR "loading $PGADMIN_SERVER_JSON_FILE for $PGADMIN_DEFAULT_EMAIL failed:"
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		entrypoint_note "$PGADMIN_SERVER_JSON_FILE: $(grep '^Added ' <<< "$out")"
+	fi
 	trap - ERR
 	entrypoint_note "first start: initialisation complete"
 }

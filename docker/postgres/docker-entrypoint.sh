@@ -204,12 +204,15 @@ pg_setup_hba_conf() {
 }
 
 # usage: docker_temp_server_start [postgres args...]: a server on the Unix socket only, so nothing
-# outside the container can connect while the init files run.
+# outside the container can connect while the init files run. It does not archive WAL either: the
+# command's archive_command (pgBackRest's, in this stack) has no repository before the first backup, and
+# a server stopping with an unarchived segment retries it for 3 s first. No backup can start from a WAL
+# position before the final server runs, so nothing a restore needs is lost.
 docker_temp_server_start() {
 	if [ "${1:-}" = postgres ]; then
 		shift
 	fi
-	set -- "$@" -c listen_addresses='' -p "${PGPORT:-5432}"
+	set -- "$@" -c listen_addresses='' -c archive_mode=off -p "${PGPORT:-5432}"
 	# NOTIFY_SOCKET unset: the temporary server must not tell a supervisor that the service is ready.
 	NOTIFY_SOCKET='' PGUSER="${PGUSER:-$POSTGRES_USER}" \
 		pg_ctl -D "$PGDATA" -o "$(printf '%q ' "$@")" -w start
