@@ -72,6 +72,19 @@ describe("compose/celery.yml on top of the stack", () => {
     expect(entrypoint).toMatch(/^\s*requirepass /m);
   });
 
+  it("adds Flower only with the profile `flower`: hardened, published on the bind address, its login from the admin's password file", async () => {
+    expect(service("flower")).toBeUndefined();
+    const withFlower = await config(["docker-compose.yml", "celery.yml"], { COMPOSE_PROFILES: "flower" });
+    const flower = withFlower.services.flower as Service;
+    expectHardened("flower", flower);
+    expect(flower.profiles).toEqual(["flower"]);
+    expect(flower.command).toEqual(["celery", "flower"]);
+    expect(flower.healthcheck?.test).toEqual(["CMD", "airflow-healthcheck", "celery-flower"]);
+    expect(flower.ports?.map((port) => [port.host_ip, port.published, port.target])).toEqual([["127.0.0.1", "5555", 5555]]);
+    expect(flower.environment?.AIRFLOW_ADMIN_PASSWORD_FILE).toBe("/run/stack-secrets/airflow_admin_password");
+    expect(Object.keys(flower.environment ?? {}).filter((name) => name.includes("BASIC_AUTH"))).toEqual([]);
+  });
+
   it("leaves the default stack on the LocalExecutor without a broker", async () => {
     const plain = await config(["docker-compose.yml"]);
     expect(plain.services.broker).toBeUndefined();
