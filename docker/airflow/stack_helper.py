@@ -26,6 +26,12 @@
     python stack_helper.py check-flower [URL]
         GET Flower's /healthcheck (no login needed there); healthy when it answers OK.
 
+Also importable (only the standard library at module level):
+    stack_helper.advertised_hostname
+        A `[core] hostname_callable` for workers on another host: the name or address the api-server
+        reaches this worker at (AIRFLOW_ADVERTISED_HOSTNAME), which Airflow stores as the task's hostname
+        and fetches the log of a running or remote task from; the container's FQDN when unset.
+
 Only the standard library is imported at module level, so the cheap commands stay cheap.
 """
 
@@ -310,6 +316,11 @@ def check_flower(args: argparse.Namespace) -> int:
         return 1
     print("healthy")
     return 0
+
+
+def advertised_hostname() -> str:
+    # Called by Airflow in every task process (hostname_callable): stdlib only, nothing to import.
+    return os.environ.get("AIRFLOW_ADVERTISED_HOSTNAME") or socket.getfqdn()
 
 
 def main(argv: list[str]) -> int:
