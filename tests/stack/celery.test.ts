@@ -3,8 +3,8 @@
 // Flower (profile `flower`). Tasks spread over workers, their logs come back through the REST API (served
 // by the workers' log servers), routing by queue holds, a SIGKILLed worker's task is retried elsewhere, a
 // SIGKILLed broker loses no queued task and runs none twice, a worker on a "second host" runs tasks whose
-// logs the api-server reads from that host, Flower answers only the admin's login, and the stack is hardened
-// like the default one.
+// logs the api-server reads from that host, a task nobody takes ends as task_queued_timeout says, Flower
+// answers only the admin's login, and the stack is hardened like the default one.
 import { createHmac } from "node:crypto";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -29,12 +29,14 @@ import {
 import {
   airflowApi,
   CommandError,
+  compose,
   type ContainerInspect,
   describeStack,
   docker,
   eventually,
   httpUrl,
   logins,
+  projectOf,
   recordFigure,
   SECRETS,
   type StackInfo,
@@ -392,6 +394,69 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       await rm(secretsDir, { recursive: true, force: true });
     }
   }, 900_000);
+
+  // The last test that runs tasks: it leaves the scheduler on the short timeout.
+  it("fails a task nobody takes from the queue after task_queued_timeout and two requeues, and runs tasks whose queue wait is shorter", async () => {
+    const timeout = 30;
+    // Restart the scheduler alone with the short timeout, checked every 5 s (compose.test.yml reads the variables).
+    await compose(projectOf(info), ["up", "--detach", "--no-deps", "--no-build", "--wait", "--wait-timeout", "300", "airflow-scheduler"], {
+      env: { TEST_TASK_QUEUED_TIMEOUT: String(timeout), TEST_TASK_QUEUED_TIMEOUT_CHECK_INTERVAL: "5" },
+      timeoutMs: 400_000,
+    });
+    const scheduler = await containerOf(project, "airflow-scheduler");
+    const env = (await docker(["inspect", "--format", "{{json .Config.Env}}", scheduler])).stdout;
+    expect(JSON.parse(env)).toContain(`AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=${timeout}`);
+
+    const started = Date.now();
+    const stuck = await triggerDag(api, "celery_stuck");
+    const waited = await triggerDag(api, "celery_queue_wait");
+    const stuckEvents = async (dagId: string, runId: string) => {
+      const response = await api.get("/api/v2/eventLogs", {
+        params: { dag_id: dagId, run_id: runId, event_pattern: "stuck in queued", order_by: "when", limit: 100 },
+      });
+      expect(response.status).toBe(200);
+      return (response.data as { event_logs: Array<{ event: string; extra: string | null; try_number: number | null }> }).event_logs;
+    };
+
+    // 3 tasks of 10 s on the 2 slots of the `special` worker: one waits in the broker, less than the timeout.
+    expect(await runEnd(api, "celery_queue_wait", waited)).toBe("success");
+    const waits = await withPostgres(
+      info,
+      logins(info).airflow,
+      async (client) =>
+        (
+          await client.query<{ task_id: string; state: string; try_number: number; wait: number }>(
+            "SELECT task_id, state, try_number, EXTRACT(EPOCH FROM start_date - queued_dttm)::float AS wait FROM task_instance WHERE dag_id = 'celery_queue_wait' AND run_id = $1 ORDER BY task_id",
+            [waited],
+          )
+        ).rows,
+    );
+    expect(waits.map((row) => [row.task_id, row.state, row.try_number])).toEqual([0, 1, 2].map((index) => [`wait_${index}`, "success", 1]));
+    const longest = Math.max(...waits.map((row) => row.wait));
+    recordFigure("celery: longest queue wait that ran fine (task_queued_timeout 30 s)", Math.round(longest), "s");
+    expect(longest, "a task waited in the broker for a free slot").toBeGreaterThanOrEqual(5);
+    expect(longest).toBeLessThan(timeout);
+    expect(await stuckEvents("celery_queue_wait", waited)).toEqual([]);
+
+    // A task on a queue no worker serves: revoked and set back to scheduled twice, then failed; its 2 retries unused.
+    expect(await runEnd(api, "celery_stuck", stuck)).toBe("failed");
+    recordFigure("celery: task on an unserved queue to failed (task_queued_timeout 30 s)", Math.round((Date.now() - started) / 1000), "s");
+    const [row] = await taskInstances(info, "celery_stuck", stuck);
+    expect([row?.task_id, row?.state, row?.try_number]).toEqual(["nobody_serves", "failed", 1]);
+    const events = await stuckEvents("celery_stuck", stuck);
+    expect(events.map((event) => event.event)).toEqual([
+      "stuck in queued reschedule",
+      "stuck in queued reschedule",
+      "stuck in queued tries exceeded",
+    ]);
+    expect(events[0]?.extra).toBe(
+      `Task was in queued state for longer than ${timeout}.0 seconds; task state will be set back to scheduled.`,
+    );
+    expect(events[2]?.extra).toBe("Task was requeued more than 2 times and will be failed.");
+    const { stdout, stderr } = await docker(["logs", scheduler]);
+    expect(stdout + stderr).toMatch(/Task stuck in queued; will try to requeue\. task_instance=.*celery_stuck/);
+    expect(stdout + stderr).toMatch(/Task requeue attempts exceeded max; marking failed\. task_instance=.*celery_stuck/);
+  }, 600_000);
 
   it("runs hardened like the default stack: non-root, read-only, no capabilities, limits, no secret in the environment", async () => {
     const names = await projectContainers();
