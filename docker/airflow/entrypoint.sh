@@ -45,6 +45,11 @@
 #   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
 #   AIRFLOW__CELERY__RESULT_BACKEND  if unset and a broker URL is set: db+ and the metadata DB URL
 #                                    (what the provider would derive; made explicit beside the broker URL)
+#   celery flower only:
+#   AIRFLOW__CELERY__FLOWER_BASIC_AUTH*
+#                                    Flower's login, user:password; if unset, built from
+#                                    AIRFLOW_ADMIN_USERNAME (admin) and AIRFLOW_ADMIN_PASSWORD* (one login for
+#                                    Airflow and Flower). Flower does not start without a login.
 set -Eeuo pipefail
 
 ENTRYPOINT_NAME=airflow-entrypoint
@@ -223,6 +228,29 @@ airflow_setup_celery_env() {
 	fi
 }
 
+# Flower's login (HTTP basic auth), for `celery flower`: AIRFLOW__CELERY__FLOWER_BASIC_AUTH(_FILE) when given,
+# else the Airflow admin's username and password, so that there is one login to remember and one secret to
+# rotate. Derived here from the secret file, so it is in the process's environment only, never in the
+# container's configuration. Flower can shut workers down and revoke tasks: no login, no start.
+airflow_setup_flower_auth() {
+	file_env AIRFLOW__CELERY__FLOWER_BASIC_AUTH
+	if [ -n "${AIRFLOW__CELERY__FLOWER_BASIC_AUTH:-}" ]; then
+		return
+	fi
+	airflow_require_nonempty AIRFLOW_ADMIN_PASSWORD \
+		"Flower's login is the Airflow admin's; mount its password file (or set AIRFLOW__CELERY__FLOWER_BASIC_AUTH_FILE to a file holding user:password)"
+	local user="${AIRFLOW_ADMIN_USERNAME:-admin}"
+	# Flower splits its basic-auth setting at commas (one user:password per item) and the user at the first colon.
+	if [[ "$user$AIRFLOW_ADMIN_PASSWORD" == *,* ]]; then
+		entrypoint_error "AIRFLOW_ADMIN_USERNAME or AIRFLOW_ADMIN_PASSWORD contains a comma, which Flower's login cannot hold;" \
+			"choose an admin password without one, or set AIRFLOW__CELERY__FLOWER_BASIC_AUTH_FILE to a file holding user:password"
+	fi
+	if [[ "$user" == *:* ]]; then
+		entrypoint_error "AIRFLOW_ADMIN_USERNAME=$user contains a colon, which HTTP basic auth cannot hold; choose another admin username"
+	fi
+	export AIRFLOW__CELERY__FLOWER_BASIC_AUTH="$user:$AIRFLOW_ADMIN_PASSWORD"
+}
+
 # Fails with a message naming the variable when a setting that this command needs is missing.
 docker_verify_minimum_env() {
 	local mode="$1"
@@ -320,6 +348,9 @@ _main() {
 			docker_verify_minimum_env celery
 			airflow_require_nonempty AIRFLOW__CELERY__BROKER_URL \
 				"the broker URL; set AIRFLOW_BROKER_PASSWORD_FILE (and AIRFLOW_BROKER_HOST) or AIRFLOW__CELERY__BROKER_URL"
+			if [ "${2:-}" = flower ]; then
+				airflow_setup_flower_auth
+			fi
 			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
 			exec /opt/venv/bin/airflow "$@"
 			;;

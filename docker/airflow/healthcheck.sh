@@ -2,7 +2,7 @@
 # airflow-healthcheck: container health check of the data-stack Airflow image.
 #
 # Usage: airflow-healthcheck [--light|--cli] [COMPONENT]
-#   COMPONENT      api-server | scheduler | dag-processor | triggerer | celery-worker. Default: the command the
+#   COMPONENT      api-server | scheduler | dag-processor | triggerer | celery-worker | celery-flower. Default: the command the
 #                  container was started with (read from PID 1's command line); containers that
 #                  run anything else (init, bash, ...) report healthy.
 #   api-server     GET http://localhost:${AIRFLOW__API__PORT:-8080}/api/v2/monitor/health with
@@ -23,6 +23,8 @@
 #                  control and a bare Celery app (no Airflow import), for the queues it consumes: healthy
 #                  only when it answers AND consumes at least one queue. A worker that still answers
 #                  ping but lost its consumers after a broker restart is unhealthy.
+#   celery-flower  GET http://localhost:${AIRFLOW__CELERY__FLOWER_PORT:-5555}/healthcheck (Flower's own endpoint,
+#                  which needs no login) with urllib: healthy when it answers OK. No Airflow import.
 #
 # Health checks run through `docker exec`, which bypasses the entrypoint, so the metadata DB URL
 # and the *_FILE secrets are derived here exactly as the entrypoint does (by sourcing it). A bare
@@ -49,7 +51,13 @@ airflow_detect_component() {
 				[ "$cmd" = airflow ] && cmd="${argv[i + 2]:-}"
 				case "$cmd" in
 					api-server | scheduler | dag-processor | triggerer) echo "$cmd" ;;
-					celery) [ "${argv[i + 2]:-}" = worker ] && echo celery-worker || echo none ;;
+					celery)
+						case "${argv[i + 2]:-}" in
+							worker) echo celery-worker ;;
+							flower) echo celery-flower ;;
+							*) echo none ;;
+						esac
+						;;
 					*) echo none ;;
 				esac
 				return
@@ -88,13 +96,16 @@ _main() {
 			docker_setup_env
 			exec python "$HEALTH_HELPER" check-celery-worker --hostname "${HOSTNAME:-$(cat /proc/sys/kernel/hostname)}"
 			;;
+		celery-flower)
+			exec python "$HEALTH_HELPER" check-flower
+			;;
 		none)
 			echo "no Airflow component runs in this container; nothing to check"
 			exit 0
 			;;
 		*)
 			# Exit status 2 (usage), not entrypoint_error's 1 (unhealthy).
-			entrypoint_log ERROR "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer|celery-worker]"
+			entrypoint_log ERROR "usage: airflow-healthcheck [--light|--cli] [api-server|scheduler|dag-processor|triggerer|celery-worker|celery-flower]"
 			exit 2
 			;;
 	esac

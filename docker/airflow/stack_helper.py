@@ -29,6 +29,14 @@
     python stack_helper.py check-celery-worker [--hostname H]
         Celery worker probe: asks node celery@H, over the broker (AIRFLOW__CELERY__BROKER_URL) with a
         bare Celery app, for its active queues; healthy when it answers and consumes at least one.
+    python stack_helper.py check-flower [URL]
+        GET Flower's /healthcheck (no login needed there); healthy when it answers OK.
+
+Also importable (only the standard library at module level):
+    stack_helper.advertised_hostname
+        A `[core] hostname_callable` for workers on another host: the name or address the api-server
+        reaches this worker at (AIRFLOW_ADVERTISED_HOSTNAME), which Airflow stores as the task's hostname
+        and fetches the log of a running or remote task from; the container's FQDN when unset.
 
 Only the standard library is imported at module level, so the cheap commands stay cheap.
 """
@@ -356,6 +364,26 @@ def check_celery_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_flower(args: argparse.Namespace) -> int:
+    url = args.url or f"http://localhost:{os.environ.get('AIRFLOW__CELERY__FLOWER_PORT', '5555')}/healthcheck"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+            body = resp.read(64).decode("utf-8", "replace").strip()
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+        print(f"unhealthy: GET {url}: {exc}")
+        return 1
+    if body != "OK":
+        print(f"unhealthy: GET {url} answered {body!r}, not OK")
+        return 1
+    print("healthy")
+    return 0
+
+
+def advertised_hostname() -> str:
+    # Called by Airflow in every task process (hostname_callable): stdlib only, nothing to import.
+    return os.environ.get("AIRFLOW_ADVERTISED_HOSTNAME") or socket.getfqdn()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="stack_helper.py")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -382,6 +410,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--hostname")
     p.add_argument("--timeout", type=float, default=5.0)
     p.set_defaults(func=check_celery_worker)
+    p = sub.add_parser("check-flower")
+    p.add_argument("url", nargs="?")
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.set_defaults(func=check_flower)
     args = parser.parse_args(argv)
     return args.func(args)
 

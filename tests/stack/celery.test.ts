@@ -1,12 +1,16 @@
 // The Celery stack (compose/celery.yml), started as its own project beside the shared LocalExecutor stack:
-// 2 workers on the default queue and 1 on the queue `special`, each with 2 slots, on a Valkey broker.
-// Tasks spread over workers, their logs come back through the REST API (served by the workers on 8793),
-// routing by queue holds, a SIGKILLed worker's task is retried elsewhere, a SIGKILLed broker loses no
-// queued task and runs none twice, and the stack is hardened like the default one.
+// 2 workers on the default queue and 1 on the queue `special`, each with 2 slots, on a Valkey broker, and
+// Flower (profile `flower`). Tasks spread over workers, their logs come back through the REST API (served
+// by the workers' log servers), routing by queue holds, a SIGKILLed worker's task is retried elsewhere, a
+// SIGKILLed broker loses no queued task and runs none twice, a worker on a "second host" runs tasks whose
+// logs the api-server reads from that host, a task nobody takes ends as task_queued_timeout says, Flower
+// answers only the admin's login, and the stack is hardened like the default one.
+import { createHmac } from "node:crypto";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { AxiosInstance } from "axios";
+import { isDeepStrictEqual } from "node:util";
+import axios, { type AxiosInstance } from "axios";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   containerOf,
@@ -25,11 +29,14 @@ import {
 import {
   airflowApi,
   CommandError,
+  compose,
   type ContainerInspect,
   describeStack,
   docker,
   eventually,
+  httpUrl,
   logins,
+  projectOf,
   recordFigure,
   SECRETS,
   type StackInfo,
@@ -55,20 +62,23 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
 
   beforeAll(async () => {
     // Published on Docker's bridge gateway instead of 127.0.0.1: the "second host" below reaches it there.
-    stack = await startCeleryStack(await dockerHostGateway());
+    stack = await startCeleryStack({ bindAddress: await dockerHostGateway(), flower: true });
     info = stack.info;
     project = info.projectName;
     const ready = await workers();
     const upToHealthy = Math.max(...Object.values(info.secondsToHealthy));
     recordFigure("celery stack: up to healthy", Math.round(upToHealthy), "s", { workers: ready.length });
+    recordFigure("celery stack: up to flower healthy", Math.round(info.secondsToHealthy.flower ?? Number.NaN), "s");
     api = await airflowApi(info);
     const { stdout } = await docker(["stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", ...(await projectContainers())]);
-    const mib = stdout
+    const memory = stdout
       .split("\n")
       .filter(Boolean)
-      .map((line) => toMiB(line.split("\t")[1]?.split("/")[0]?.trim() ?? "0"))
-      .reduce((sum, value) => sum + value, 0);
+      .map((line) => ({ name: line.split("\t")[0] ?? "", mib: toMiB(line.split("\t")[1]?.split("/")[0]?.trim() ?? "0") }));
+    const flowerMiB = memory.filter((entry) => entry.name.includes("-flower-")).reduce((sum, entry) => sum + entry.mib, 0);
+    const mib = memory.reduce((sum, entry) => sum + entry.mib, 0) - flowerMiB;
     recordFigure("celery stack: idle memory, 3 workers", Math.round(mib), "MiB", { breakdown: stdout.trim().split("\n") });
+    recordFigure("celery stack: idle memory, flower", Math.round(flowerMiB), "MiB");
   }, 900_000);
 
   afterAll(async () => {
@@ -98,6 +108,41 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       running.map((worker) => [`celery@${worker.hostname}`, worker.service === "airflow-worker-special" ? ["special"] : ["default"]]),
     );
     expect(byName).toEqual(expected);
+  }, 300_000);
+
+  it("serves Flower only to the admin's login, and lists every worker with its queue there", async () => {
+    const running = await workers();
+    const flower = axios.create({ baseURL: httpUrl(info, "flower"), timeout: 30_000, validateStatus: () => true });
+    const { username, password } = logins(info).airflowAdmin;
+    for (const page of ["/", "/workers", "/tasks", "/api/workers", "/api/tasks"]) {
+      const anonymous = await flower.get(page);
+      expect(anonymous.status, `${page} without a login`).toBe(401);
+      // The pages ask the browser for the login; the API just refuses.
+      if (!page.startsWith("/api/")) expect(anonymous.headers["www-authenticate"], page).toBe('Basic realm="flower"');
+    }
+    expect((await flower.get("/api/workers", { auth: { username, password: `${password}x` } })).status, "a wrong password").toBe(401);
+    // The health check's endpoint is the one page Flower serves without a login; it says OK and nothing else.
+    expect((await flower.get("/healthcheck")).data).toBe("OK");
+    expect((await flower.get("/", { auth: { username, password } })).status).toBe(200);
+
+    const expected = Object.fromEntries(
+      running.map((worker) => [`celery@${worker.hostname}`, worker.service === "airflow-worker-special" ? ["special"] : ["default"]]),
+    );
+    // refresh=1 makes Flower ask the workers now (celery inspect through the broker), not from its cache.
+    const listed = await eventually(
+      "Flower to list every worker with its queues",
+      async () => {
+        const response = await flower.get("/api/workers", { auth: { username, password }, params: { refresh: 1 } });
+        if (response.status !== 200) return undefined;
+        const workersListed = response.data as Record<string, { active_queues?: Array<{ name: string }> }>;
+        const queues = Object.fromEntries(
+          Object.entries(workersListed).map(([name, detail]) => [name, (detail.active_queues ?? []).map((queue) => queue.name).sort()]),
+        );
+        return isDeepStrictEqual(queues, expected) ? queues : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 2_000 },
+    );
+    expect(listed).toEqual(expected);
   }, 300_000);
 
   it("reports a worker unhealthy while it answers but consumes no queue, and healthy once it consumes again", async () => {
@@ -148,7 +193,9 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     for (const row of running) {
       const log = await taskLog(api, "celery_fanout", runId, row.task_id, row.try_number);
       expect(log.status, row.task_id).toBe(200);
-      expect(log.text, `${row.task_id}: served by its worker`).toContain(`http://${row.hostname}:8793/log/`);
+      expect(log.text, `${row.task_id}: served by its worker`).toContain(
+        `http://${row.hostname}:${variable(info, "WORKER_LOG_PORT")}/log/`,
+      );
       expect(log.text).not.toMatch(/Could not read served logs|same 'secret_key'/);
     }
 
@@ -291,6 +338,9 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     await chmod(secretsDir, 0o755);
     for (const [file, value] of Object.entries(files)) await writeFile(path.join(secretsDir, file), value, { mode: 0o644 });
     const remote = new WorkerHostProject(info, secretsDir, "remote");
+    // The worker host's address as the stack sees it (here the same gateway), and the log port both agree on.
+    const workerHost = variable(info, "STACK_BIND_ADDRESS");
+    const logPort = variable(info, "WORKER_LOG_PORT");
     try {
       await remote.up();
       const { stdout } = await remote.compose(["ps", "--format", "{{.Name}}\t{{.Networks}}"]);
@@ -301,15 +351,112 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       const runId = await triggerDag(api, "celery_remote");
       expect(await runEnd(api, "celery_remote", runId)).toBe("success");
       const rows = await taskInstances(info, "celery_remote", runId);
+      // Each task records the address the worker host advertises, where the api-server finds its log server.
       expect(rows.map((row) => [row.task_id, row.queue, row.hostname])).toEqual([
-        ["remote_0", "remote", remoteHostname],
-        ["remote_1", "remote", remoteHostname],
+        ["remote_0", "remote", workerHost],
+        ["remote_1", "remote", workerHost],
       ]);
+
+      // The logs exist on the worker host only: the api-server fetches them from its published log port.
+      const source = `http://${workerHost}:${logPort}/log/`;
+      const urls: string[] = [];
+      for (const row of rows) {
+        const log = await taskLog(api, "celery_remote", runId, row.task_id, row.try_number);
+        expect(log.status, row.task_id).toBe(200);
+        expect(log.text, `${row.task_id}: read from the worker host`).toContain(source);
+        expect(log.text, row.task_id).toContain(`celery-test: running on ${remoteHostname}`);
+        expect(log.text).not.toMatch(/Could not read served logs|same 'secret_key'|Log file not found/);
+        const url = new RegExp(`${source.replaceAll(".", "\\.")}[^"\\\\\\s,\\]]+`).exec(log.text)?.[0];
+        expect(url, `${row.task_id}: the log's URL among its sources`).toBeDefined();
+        urls.push(url as string);
+      }
+
+      // From outside, the log server answers only requests signed with the stack's [api] secret_key.
+      const url = urls[0] as string;
+      const filename = decodeURI(new URL(url).pathname).replace(/^\/log\//, "");
+      const fetchLog = (authorization?: string) =>
+        axios.get<string>(url, {
+          headers: authorization ? { Authorization: authorization } : {},
+          responseType: "text",
+          timeout: 30_000,
+          validateStatus: () => true,
+        });
+      const anonymous = await fetchLog();
+      expect(anonymous.status, "no token").toBe(403);
+      expect(anonymous.data).not.toContain("celery-test");
+      const forged = await fetchLog(logToken(`${variable(info, "AIRFLOW_API_SECRET_KEY")}-not`, filename));
+      expect(forged.status, "a token signed with another key").toBe(403);
+      const signed = await fetchLog(logToken(variable(info, "AIRFLOW_API_SECRET_KEY"), filename));
+      expect(signed.status, "a token signed with the stack's key").toBe(200);
+      expect(signed.data).toContain(`celery-test: running on ${remoteHostname}`);
     } finally {
       await remote.down();
       await rm(secretsDir, { recursive: true, force: true });
     }
   }, 900_000);
+
+  // The last test that runs tasks: it leaves the scheduler on the short timeout.
+  it("fails a task nobody takes from the queue after task_queued_timeout and two requeues, and runs tasks whose queue wait is shorter", async () => {
+    const timeout = 30;
+    // Restart the scheduler alone with the short timeout, checked every 5 s (compose.test.yml reads the variables).
+    await compose(projectOf(info), ["up", "--detach", "--no-deps", "--no-build", "--wait", "--wait-timeout", "300", "airflow-scheduler"], {
+      env: { TEST_TASK_QUEUED_TIMEOUT: String(timeout), TEST_TASK_QUEUED_TIMEOUT_CHECK_INTERVAL: "5" },
+      timeoutMs: 400_000,
+    });
+    const scheduler = await containerOf(project, "airflow-scheduler");
+    const env = (await docker(["inspect", "--format", "{{json .Config.Env}}", scheduler])).stdout;
+    expect(JSON.parse(env)).toContain(`AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=${timeout}`);
+
+    const started = Date.now();
+    const stuck = await triggerDag(api, "celery_stuck");
+    const waited = await triggerDag(api, "celery_queue_wait");
+    const stuckEvents = async (dagId: string, runId: string) => {
+      const response = await api.get("/api/v2/eventLogs", {
+        params: { dag_id: dagId, run_id: runId, event_pattern: "stuck in queued", order_by: "when", limit: 100 },
+      });
+      expect(response.status).toBe(200);
+      return (response.data as { event_logs: Array<{ event: string; extra: string | null; try_number: number | null }> }).event_logs;
+    };
+
+    // 3 tasks of 10 s on the 2 slots of the `special` worker: one waits in the broker, less than the timeout.
+    expect(await runEnd(api, "celery_queue_wait", waited)).toBe("success");
+    const waits = await withPostgres(
+      info,
+      logins(info).airflow,
+      async (client) =>
+        (
+          await client.query<{ task_id: string; state: string; try_number: number; wait: number }>(
+            "SELECT task_id, state, try_number, EXTRACT(EPOCH FROM start_date - queued_dttm)::float AS wait FROM task_instance WHERE dag_id = 'celery_queue_wait' AND run_id = $1 ORDER BY task_id",
+            [waited],
+          )
+        ).rows,
+    );
+    expect(waits.map((row) => [row.task_id, row.state, row.try_number])).toEqual([0, 1, 2].map((index) => [`wait_${index}`, "success", 1]));
+    const longest = Math.max(...waits.map((row) => row.wait));
+    recordFigure("celery: longest queue wait that ran fine (task_queued_timeout 30 s)", Math.round(longest), "s");
+    expect(longest, "a task waited in the broker for a free slot").toBeGreaterThanOrEqual(5);
+    expect(longest).toBeLessThan(timeout);
+    expect(await stuckEvents("celery_queue_wait", waited)).toEqual([]);
+
+    // A task on a queue no worker serves: revoked and set back to scheduled twice, then failed; its 2 retries unused.
+    expect(await runEnd(api, "celery_stuck", stuck)).toBe("failed");
+    recordFigure("celery: task on an unserved queue to failed (task_queued_timeout 30 s)", Math.round((Date.now() - started) / 1000), "s");
+    const [row] = await taskInstances(info, "celery_stuck", stuck);
+    expect([row?.task_id, row?.state, row?.try_number]).toEqual(["nobody_serves", "failed", 1]);
+    const events = await stuckEvents("celery_stuck", stuck);
+    expect(events.map((event) => event.event)).toEqual([
+      "stuck in queued reschedule",
+      "stuck in queued reschedule",
+      "stuck in queued tries exceeded",
+    ]);
+    expect(events[0]?.extra).toBe(
+      `Task was in queued state for longer than ${timeout}.0 seconds; task state will be set back to scheduled.`,
+    );
+    expect(events[2]?.extra).toBe("Task was requeued more than 2 times and will be failed.");
+    const { stdout, stderr } = await docker(["logs", scheduler]);
+    expect(stdout + stderr).toMatch(/Task stuck in queued; will try to requeue\. task_instance=.*celery_stuck/);
+    expect(stdout + stderr).toMatch(/Task requeue attempts exceeded max; marking failed\. task_instance=.*celery_stuck/);
+  }, 600_000);
 
   it("runs hardened like the default stack: non-root, read-only, no capabilities, limits, no secret in the environment", async () => {
     const names = await projectContainers();
@@ -328,7 +475,8 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       expect(HostConfig.NanoCpus, service).toBeGreaterThan(0);
       expect(HostConfig.PidsLimit ?? 0, service).toBeGreaterThan(0);
       expect(HostConfig.RestartPolicy.Name, service).toBe("unless-stopped");
-      expect(container.State.Health?.Status, service).toBe("healthy");
+      const probes = (container.State.Health?.Log ?? []).map((probe) => `${probe.ExitCode}: ${probe.Output.trim()}`);
+      expect(container.State.Health?.Status, `${service}, its last probes:\n${probes.join("\n")}`).toBe("healthy");
       for (const secret of secrets) expect(container.Config.Env.join("\n").includes(secret), service).toBe(false);
       const uid = (await docker(["exec", container.Name.replace(/^\//, ""), "id", "-u"])).stdout.trim();
       expect(uid, `${service}: uid`).not.toBe("0");
@@ -340,7 +488,20 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
       }
     }
     // Workers publish nothing; the broker is published on the bind address, for workers on other hosts.
-    expect(published.sort()).toEqual(["airflow-apiserver", "broker", "postgres"]);
+    expect(published.sort()).toEqual(["airflow-apiserver", "broker", "flower", "postgres"]);
+    // Flower's login is derived inside the container: neither in its configuration nor on any command line.
+    const flower = await containerOf(project, "flower");
+    const flowerEnv = details.find((container) => container.Name === `/${flower}`)?.Config.Env ?? [];
+    expect(flowerEnv.filter((entry) => entry.includes("FLOWER_BASIC_AUTH"))).toEqual([]);
+    const commandLines = await docker([
+      "exec",
+      flower,
+      "sh",
+      "-c",
+      "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done 2>/dev/null; true",
+    ]);
+    expect(commandLines.stdout).toMatch(/airflow celery flower/);
+    expect(commandLines.stdout.includes(logins(info).airflowAdmin.password)).toBe(false);
     // The broker refuses clients without the password.
     const broker = await containerOf(project, "broker");
     const anonymous = await docker(["exec", broker, "valkey-cli", "ping"]);
@@ -371,4 +532,12 @@ function toMiB(value: string): number {
   const unit = match[2] ?? "B";
   const factor = unit.startsWith("G") ? 1024 : unit.startsWith("M") ? 1 : unit.startsWith("K") ? 1 / 1024 : 1 / 1024 ** 2;
   return number * factor;
+}
+
+/** A log server token as the api-server makes one (HS512, audience task-instance-logs, the file's path), signed with `key`. */
+function logToken(key: string, filename: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const unsigned = `${encode({ alg: "HS512", typ: "JWT" })}.${encode({ filename, aud: "task-instance-logs", iat: now, nbf: now, exp: now + 30 })}`;
+  return `${unsigned}.${createHmac("sha512", key).update(unsigned).digest("base64url")}`;
 }

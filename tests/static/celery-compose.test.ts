@@ -72,6 +72,27 @@ describe("compose/celery.yml on top of the stack", () => {
     expect(entrypoint).toMatch(/^\s*requirepass /m);
   });
 
+  it("adds Flower only with the profile `flower`: hardened, published on the bind address, its login from the admin's password file", async () => {
+    expect(service("flower")).toBeUndefined();
+    const withFlower = await config(["docker-compose.yml", "celery.yml"], { COMPOSE_PROFILES: "flower" });
+    const flower = withFlower.services.flower as Service;
+    expectHardened("flower", flower);
+    expect(flower.profiles).toEqual(["flower"]);
+    expect(flower.command).toEqual(["celery", "flower"]);
+    expect(flower.healthcheck?.test).toEqual(["CMD", "airflow-healthcheck", "celery-flower"]);
+    expect(flower.ports?.map((port) => [port.host_ip, port.published, port.target])).toEqual([["127.0.0.1", "5555", 5555]]);
+    expect(flower.environment?.AIRFLOW_ADMIN_PASSWORD_FILE).toBe("/run/stack-secrets/airflow_admin_password");
+    expect(Object.keys(flower.environment ?? {}).filter((name) => name.includes("BASIC_AUTH"))).toEqual([]);
+  });
+
+  it("gives the api-server and the workers one log server port, WORKER_LOG_PORT", async () => {
+    const moved = await config(["docker-compose.yml", "celery.yml"], { WORKER_LOG_PORT: "18793" });
+    for (const name of ["airflow-apiserver", "airflow-worker"]) {
+      expect(service(name).environment?.AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT, name).toBe("8793");
+      expect(moved.services[name]?.environment?.AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT, name).toBe("18793");
+    }
+  });
+
   it("leaves the default stack on the LocalExecutor without a broker", async () => {
     const plain = await config(["docker-compose.yml"]);
     expect(plain.services.broker).toBeUndefined();
@@ -80,20 +101,27 @@ describe("compose/celery.yml on top of the stack", () => {
 });
 
 describe("compose/celery-worker-host.yml", () => {
+  const hosts = { STACK_HOST: "192.0.2.10", WORKER_HOST: "192.0.2.20", WORKER_SECRETS_DIR: "/etc/data-stack/worker-secrets" };
+
   it("runs hardened workers that reach the stack only at STACK_HOST", async () => {
-    const model = await config(["celery-worker-host.yml"], {
-      STACK_HOST: "192.0.2.10",
-      WORKER_SECRETS_DIR: "/etc/data-stack/worker-secrets",
-    });
+    const model = await config(["celery-worker-host.yml"], hosts);
     const worker = model.services["airflow-worker"] as Service;
     expectHardened("airflow-worker", worker);
     const env = worker.environment ?? {};
     expect(env.AIRFLOW__CORE__EXECUTION_API_SERVER_URL).toBe("http://192.0.2.10:8080/execution/");
     expect([env.AIRFLOW_DB_HOST, env.WAREHOUSE_DB_HOST, env.AIRFLOW_BROKER_HOST]).toEqual(["192.0.2.10", "192.0.2.10", "192.0.2.10"]);
-    expect(worker.ports ?? []).toEqual([]);
   });
 
-  it("refuses to start without the stack's address, naming the variable", async () => {
-    await expect(config(["celery-worker-host.yml"], { WORKER_SECRETS_DIR: "/x" })).rejects.toThrow(/STACK_HOST/);
+  it("publishes only the log server, on WORKER_HOST, which tasks record as their hostname", async () => {
+    const worker = (await config(["celery-worker-host.yml"], { ...hosts, WORKER_LOG_PORT: "18793" })).services["airflow-worker"] as Service;
+    expect(worker.ports?.map((port) => [port.host_ip, port.published, port.target])).toEqual([["192.0.2.20", "18793", 18793]]);
+    expect(worker.environment?.AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT).toBe("18793");
+    expect(worker.environment?.AIRFLOW__CORE__HOSTNAME_CALLABLE).toBe("stack_helper.advertised_hostname");
+    expect(worker.environment?.AIRFLOW_ADVERTISED_HOSTNAME).toBe("192.0.2.20");
+  });
+
+  it("refuses to start without the stack's or its own address, naming the variable", async () => {
+    await expect(config(["celery-worker-host.yml"], { ...hosts, STACK_HOST: "" })).rejects.toThrow(/STACK_HOST/);
+    await expect(config(["celery-worker-host.yml"], { ...hosts, WORKER_HOST: "" })).rejects.toThrow(/WORKER_HOST/);
   });
 });

@@ -1,10 +1,11 @@
 // The Celery stack of the tests: compose/celery.yml on top of the stack, plus a test-only layer
 // (tests/fixtures/celery/compose.test.yml: test DAGs, a short lost-worker timeout, a worker for the queue
-// `special`), as a project of its own beside the shared LocalExecutor stack. Helpers to find its workers,
-// trigger runs without waiting, and read task instances from the metadata DB.
+// `special`), as a project of its own beside the shared LocalExecutor stack, Flower on request. Helpers to
+// find its workers, trigger runs without waiting, and read task instances from the metadata DB.
 import { devNull } from "node:os";
 import path from "node:path";
 import type { AxiosInstance } from "axios";
+import getPort from "get-port";
 import { compose } from "./compose.ts";
 import { triggerDag as triggerRun, waitForRunEnd } from "./dag-kit.ts";
 import { DataStackEnvironment } from "./data-stack-environment.ts";
@@ -33,17 +34,40 @@ export const CELERY_SERVICES = [
 /** Worker slots of the test stack: 2 default-queue workers x concurrency 2, plus the `special` worker's 2. */
 export const TEST_PARALLELISM = 12;
 
+export interface CeleryStackOptions {
+  /** Where its ports are published (default 127.0.0.1). */
+  readonly bindAddress?: string;
+  readonly logDirectory?: string;
+  /** Flower too (celery.yml's profile `flower`). Off for the benchmark: Flower turns on the workers' task events. */
+  readonly flower?: boolean;
+}
+
 /**
- * Starts the Celery test stack. `bindAddress` is where its ports are published: the tests use Docker's
- * bridge gateway, which containers of other projects reach (a stand-in for a second host's view).
+ * Starts the Celery test stack. The tests publish its ports on Docker's bridge gateway, which containers of
+ * other projects reach (a stand-in for a second host's view).
  */
-export async function startCeleryStack(bindAddress = "127.0.0.1", logDirectory?: string): Promise<StartedDataStack> {
-  // The overrides' published ports (the broker's BROKER_PORT) get free ports too.
+export async function startCeleryStack({
+  bindAddress = "127.0.0.1",
+  logDirectory,
+  flower = false,
+}: CeleryStackOptions = {}): Promise<StartedDataStack> {
+  // The overrides' published ports (the broker's BROKER_PORT, Flower's FLOWER_PORT) get free ports too.
   const settings = await freshSettings({ bindAddress, overrides: CELERY_COMPOSE_FILES });
+  // The workers' log port is published only on a worker host (WorkerHostProject), where it must be free, and
+  // the api-server asks every worker on the same number: one free port for both, not the fixed 8793.
+  const taken = Object.values(settings.variables)
+    .filter((value) => /^\d+$/.test(value))
+    .map(Number);
+  const workerLogPort = await getPort({ host: bindAddress, exclude: taken });
   const environment = new DataStackEnvironment(settings)
     .withOverrides(...CELERY_COMPOSE_FILES)
-    .withServices(...CELERY_SERVICES)
-    .withEnvironment({ AIRFLOW_PARALLELISM: String(TEST_PARALLELISM) })
+    .withServices(...CELERY_SERVICES, ...(flower ? ["flower"] : []))
+    .withEnvironment({
+      AIRFLOW_PARALLELISM: String(TEST_PARALLELISM),
+      WORKER_LOG_PORT: String(workerLogPort),
+      // Every compose call of the project (logs, down, exec) then sees the service.
+      ...(flower ? { COMPOSE_PROFILES: "flower" } : {}),
+    })
     .withStartupTimeout(600_000);
   if (logDirectory) environment.withLogDirectory(path.join(logDirectory, settings.projectName));
   return environment.up();
@@ -205,6 +229,9 @@ export class WorkerHostProject {
       WORKER_SECRETS_DIR: secretsDir,
       WORKER_DAGS_DIR: path.join(COMPOSE_DIR, "..", "tests", "fixtures", "celery", "dags"),
       WORKER_QUEUES: queues,
+      // The same host stands in for the second one: its log port on the address the stack's containers reach.
+      WORKER_HOST: variable(stack, "STACK_BIND_ADDRESS"),
+      WORKER_LOG_PORT: variable(stack, "WORKER_LOG_PORT"),
     };
   }
 

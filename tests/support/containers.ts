@@ -42,5 +42,6 @@ export interface ContainerInspect {
     PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null;
   };
   Mounts: Array<{ Type: string; Source: string; Destination: string }>;
-  State: { Health?: { Status: string } };
+  /** Health.Log: Docker's last few probes, for the message when a container is not healthy. */
+  State: { Health?: { Status: string; Log?: Array<{ ExitCode: number; Output: string }> } };
 }
