@@ -321,6 +321,37 @@ airflow_init() {
 	entrypoint_note "init complete"
 }
 
+# Celery worker only, in the background: every AIRFLOW_WORKER_WATCHDOG_INTERVAL seconds (30; 0 turns it
+# off), after a start-up grace, asks this worker through the broker which queues it consumes (the health
+# check's probe). After 3 failures in a row it stops the worker (SIGTERM, SIGKILL after 60 s), so that the
+# container's restart policy starts a fresh one. Why: a worker can survive a broker restart connected but
+# no longer taking tasks; Docker only marks such a container unhealthy, it never restarts it.
+airflow_worker_watchdog() {
+	local pid=$1 interval=${AIRFLOW_WORKER_WATCHDOG_INTERVAL:-30} failures=0 out
+	if ! [[ "$interval" =~ ^[0-9]+$ ]]; then
+		entrypoint_warn "AIRFLOW_WORKER_WATCHDOG_INTERVAL=$interval is not a number of seconds; the watchdog is off"
+		return 0
+	fi
+	[ "$interval" -gt 0 ] || return 0
+	sleep 90
+	while kill -0 "$pid" 2>/dev/null; do
+		if out=$(python "$STACK_HELPER" check-celery-worker 2>&1); then
+			failures=0
+		else
+			failures=$((failures + 1))
+			entrypoint_warn "watchdog: ${out##*$'\n'} (${failures} of 3)"
+			if [ "$failures" -ge 3 ]; then
+				entrypoint_warn "watchdog: this worker takes no tasks; stopping it so that its container restarts"
+				kill -TERM "$pid" 2>/dev/null || return 0
+				sleep 60
+				kill -KILL "$pid" 2>/dev/null || :
+				return 0
+			fi
+		fi
+		sleep "$interval"
+	done
+}
+
 _main() {
 	if [ "$#" -eq 0 ]; then
 		set -- api-server
@@ -352,6 +383,10 @@ _main() {
 				airflow_setup_flower_auth
 			fi
 			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
+			if [ "${2:-}" = worker ]; then
+				# $$ is this shell, which becomes the worker at the exec below.
+				airflow_worker_watchdog "$$" &
+			fi
 			exec /opt/venv/bin/airflow "$@"
 			;;
 		*)

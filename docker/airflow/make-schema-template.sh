@@ -43,5 +43,6 @@ as_postgres "$pg_bin/pg_dump" -h "$work/pg" -U airflow --no-owner --no-privilege
 	--exclude-table-data=public.log airflow \
 	| sed -E '/^\\(un)?restrict [A-Za-z0-9]+$/d' >"$output"
 grep -q 'CREATE TABLE public.alembic_version ' "$output" || { echo "no alembic_version table in $output" >&2; exit 1; }
-if grep -q '^\\' "$output"; then echo "a psql meta-command is left in $output: $(grep -m1 '^\\' "$output")" >&2; exit 1; fi
+meta_command='^[\\]'  # a line that starts with a backslash
+if grep -q "$meta_command" "$output"; then echo "a psql meta-command is left in $output: $(grep -m1 "$meta_command" "$output")" >&2; exit 1; fi
 echo "schema template: $(grep -c '^CREATE TABLE' "$output") tables, $(grep -c '^INSERT INTO' "$output") rows, $(wc -c <"$output") bytes"

@@ -319,8 +319,28 @@ describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
     expect(rows.map((row) => [row.task_index, Number(row.copies), Number(row.tries)])).toEqual(
       [0, 1, 2, 3, 4, 5].map((index) => [index, 1, 1]),
     );
-    // Every worker consumes again (its health check asks for its active queues).
+    // Every worker consumes again, asked directly (Docker's health status lags by up to three probes), and
+    // takes tasks: a new fan-out runs on both default workers. A worker that stays connected but idle is
+    // stopped by its watchdog and restarted (docker/airflow/entrypoint.sh), which this wait allows for.
     await workers();
+    for (const worker of await workerContainers(project)) {
+      await eventually(
+        `${worker.service} ${worker.hostname} to consume its queue again`,
+        async () =>
+          docker(["exec", worker.name, "airflow-healthcheck", "celery-worker"]).then(
+            () => true,
+            () => undefined,
+          ),
+        { timeoutMs: 240_000, intervalMs: 5_000 },
+      );
+    }
+    const after = await triggerDag(api, "celery_fanout");
+    expect(await runEnd(api, "celery_fanout", after)).toBe("success");
+    const defaultWorkers = (await workerContainers(project)).filter((worker) => worker.service === "airflow-worker");
+    const usedHosts = new Set((await taskInstances(info, "celery_fanout", after)).map((row) => row.hostname));
+    expect([...usedHosts].sort(), "every default worker takes tasks after the broker restart").toEqual(
+      defaultWorkers.map((worker) => worker.hostname).sort(),
+    );
   }, 900_000);
 
   it("runs tasks on a worker of compose/celery-worker-host.yml that reaches the stack only through its published ports", async () => {
