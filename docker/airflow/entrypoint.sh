@@ -40,6 +40,10 @@
 #   AIRFLOW_SCHEMA_TEMPLATE (true)   on an empty metadata DB, load the schema that this image's
 #                                    `airflow db migrate` made at build time instead of migrating;
 #                                    false always runs `airflow db migrate`
+#   celery worker only:
+#   AIRFLOW_WORKER_WATCHDOG_INTERVAL (30)
+#                                    seconds between the watchdog's consume probes (0: off); see
+#                                    airflow_worker_watchdog
 #   AIRFLOW__CELERY__BROKER_URL      if unset and AIRFLOW_BROKER_PASSWORD is non-empty, built as
 #                                    redis://:PASSWORD@HOST:PORT/0 (password percent-encoded) from
 #   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
