@@ -3,6 +3,8 @@
 //   images  tests/images  the built images and an engine, but no shared stack: running such a file alone
 //                         boots nothing
 //   stack   tests/stack   the shared stack, booted once per run by globalSetup; tests/dags run on it too
+//   celery  tests/celery  the Celery stack, a stack of its own and no shared one: it runs beside the
+//                         `stack` project (projects run in parallel), so its ~6 minutes overlap the rest
 //   dags    tests/dags    npm run test:dags: those alone, on Postgres and Airflow
 import { defineConfig } from "vitest/config";
 
@@ -50,6 +52,15 @@ export default defineConfig({
           ...dockerBacked,
           name: "images",
           include: ["tests/images/**/*.test.ts"],
+          env: { STACK_SERVICES: "none" },
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          ...dockerBacked,
+          name: "celery",
+          include: ["tests/celery/**/*.test.ts"],
           env: { STACK_SERVICES: "none" },
           fileParallelism: false,
         },

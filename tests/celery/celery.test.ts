@@ -31,7 +31,7 @@ import {
   CommandError,
   compose,
   type ContainerInspect,
-  describeStack,
+  describeDocker,
   docker,
   eventually,
   httpUrl,
@@ -47,7 +47,7 @@ import {
 
 const WORKERS = 3;
 
-describeStack("Celery stack (compose/celery.yml, 3 workers)", () => {
+describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
   let stack: StartedDataStack | undefined;
   let info: StackInfo;
   let api: AxiosInstance;
