@@ -35,6 +35,10 @@ const stackProject = (name: string, include: string[], services?: string) => ({
 
 export default defineConfig({
   test: {
+    // Projects run side by side, each taking its files one at a time (fileParallelism: false): the shared
+    // stack's files and the Celery file overlap. Vitest's default (cores - 1) is 1 worker on a 2-core machine,
+    // which would run the projects one after another.
+    maxWorkers: 3,
     // The stack's teardown saves every service's log and removes its containers and volumes.
     teardownTimeout: 180_000,
     reporters: process.env.GITHUB_ACTIONS ? ["default", "junit", "github-actions"] : ["default", "junit"],

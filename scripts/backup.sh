@@ -80,7 +80,9 @@ cmd_restore() {
 	dc run --rm --no-deps -T backup-scheduler stack-backup restore "$target"
 	[ "${#services[@]}" -gt 0 ] || services=(postgres backup-scheduler)
 	say "starting ${services[*]}; waiting until healthy (the backup scheduler takes a full backup of the new timeline first)"
-	dc up --detach --wait --no-build "${services[@]}"
+	# --no-recreate: the containers that ran start again as they were. Without it compose replaces any whose
+	# image tag moved since they were created (a rebuild of the same tag), which a restore has no reason to do.
+	dc up --detach --wait --no-build --no-recreate "${services[@]}"
 	say "restored to $target; healthy after $((SECONDS - started))s"
 }
 

@@ -139,14 +139,29 @@ export class DataStackEnvironment {
  */
 export async function buildImagesOnce(project: ComposeProject, services: readonly string[]): Promise<void> {
   if (process.env.STACK_BUILD === "never") return;
-  const tag = project.env.STACK_IMAGE_TAG ?? "";
+  // Once per image and run, not per service: compose labels an image with the project and service that
+  // built it, so building a tag again from another project (a test's own stack) gives a new image ID even
+  // from the layer cache. The tag then moves under the shared stack's containers, and the next `compose up`
+  // there replaces them (new containers, new hostnames) instead of starting them.
+  const model = await composeConfig(project.env, project.overrides ?? []);
+  const needed = new Set<string>();
+  const visit = (service: string): void => {
+    if (needed.has(service)) return;
+    needed.add(service);
+    for (const dependency of Object.keys(model.services[service]?.depends_on ?? {})) visit(dependency);
+  };
+  for (const service of services) visit(service);
   const built = new Set((process.env.STACK_IMAGES_BUILT ?? "").split(",").filter(Boolean));
-  const missing = services.filter((service) => !built.has(`${tag}/${service}`));
-  if (missing.length === 0) return;
+  const builderOf = new Map<string, string>();
+  for (const service of [...needed].sort()) {
+    const { image, build } = model.services[service] ?? {};
+    if (build && image && !built.has(image) && !builderOf.has(image)) builderOf.set(image, service);
+  }
+  if (builderOf.size === 0) return;
   const started = Date.now();
-  process.stderr.write(`[stack] building images for ${missing.join(", ")}\n`);
-  await composeStreaming(project, ["build", "--with-dependencies", ...missing], "[stack build]");
+  process.stderr.write(`[stack] building ${[...builderOf.keys()].join(", ")}\n`);
+  await composeStreaming(project, ["build", ...builderOf.values()], "[stack build]");
   process.stderr.write(`[stack] images ready after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-  for (const service of missing) built.add(`${tag}/${service}`);
+  for (const image of builderOf.keys()) built.add(image);
   process.env.STACK_IMAGES_BUILT = [...built].join(",");
 }
