@@ -3,8 +3,9 @@
 //   images  tests/images  the built images and an engine, but no shared stack: running such a file alone
 //                         boots nothing
 //   stack   tests/stack   the shared stack, booted once per run by globalSetup; tests/dags run on it too
-//   celery  tests/celery  the Celery stack, a stack of its own and no shared one: it runs beside the
-//                         `stack` project (projects run in parallel), so its ~6 minutes overlap the rest
+//   celery  tests/celery  the Celery stack, a stack of its own and no shared one. Vitest runs every
+//                         project with fileParallelism: false in one sequential group, so `npm test`
+//                         (scripts/test.sh) starts this project in a second vitest run beside the others
 //   dags    tests/dags    npm run test:dags: those alone, on Postgres and Airflow
 import { defineConfig } from "vitest/config";
 
@@ -35,10 +36,6 @@ const stackProject = (name: string, include: string[], services?: string) => ({
 
 export default defineConfig({
   test: {
-    // Projects run side by side, each taking its files one at a time (fileParallelism: false): the shared
-    // stack's files and the Celery file overlap. Vitest's default (cores - 1) is 1 worker on a 2-core machine,
-    // which would run the projects one after another.
-    maxWorkers: 3,
     // The stack's teardown saves every service's log and removes its containers and volumes.
     teardownTimeout: 180_000,
     reporters: process.env.GITHUB_ACTIONS ? ["default", "junit", "github-actions"] : ["default", "junit"],
