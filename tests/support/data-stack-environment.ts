@@ -15,7 +15,7 @@ import { devNull } from "node:os";
 import path from "node:path";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
 import { composeDownSync, composeFiles, composeStreaming, type ComposeProject } from "./compose.ts";
-import { composeConfig, longRunningServices } from "./compose-model.ts";
+import { type ComposeModel, composeConfig, longRunningServices } from "./compose-model.ts";
 import { LogFollower } from "./container-logs.ts";
 import { findEngine, reachableHost } from "./engine.ts";
 import { HealthProgress } from "./health-progress.ts";
@@ -87,8 +87,9 @@ export class DataStackEnvironment {
     }
     const host = reachableHost(engine, project.env.STACK_BIND_ADDRESS ?? "127.0.0.1");
     await assertPortsUsable(project.env, project.overrides);
-    const services = this.services ?? longRunningServices(await composeConfig(project.env, project.overrides));
-    if (this.build) await buildImagesOnce(project, services);
+    const model = await composeConfig(project.env, project.overrides);
+    const services = this.services ?? longRunningServices(model);
+    if (this.build) await buildImagesOnce(project, services, model);
 
     const started = Date.now();
     const release = removeOnInterrupt(project, this.logDirectory);
@@ -137,13 +138,12 @@ export class DataStackEnvironment {
  * run: what was built is remembered in this process's environment, which vitest's workers inherit.
  * STACK_BUILD=never tests the images as they are (built or pulled beforehand, e.g. those a CI publishes).
  */
-export async function buildImagesOnce(project: ComposeProject, services: readonly string[]): Promise<void> {
+export async function buildImagesOnce(project: ComposeProject, services: readonly string[], model: ComposeModel): Promise<void> {
   if (process.env.STACK_BUILD === "never") return;
   // Once per image and run, not per service: compose labels an image with the project and service that
   // built it, so building a tag again from another project (a test's own stack) gives a new image ID even
   // from the layer cache. The tag then moves under the shared stack's containers, and the next `compose up`
   // there replaces them (new containers, new hostnames) instead of starting them.
-  const model = await composeConfig(project.env, project.overrides ?? []);
   const needed = new Set<string>();
   const visit = (service: string): void => {
     if (needed.has(service)) return;

@@ -51,7 +51,8 @@ export default async function setup(project: TestProject) {
   const environment = new DataStackEnvironment(settings).withLogDirectory(runLogDirectory);
   // A copy of compose/dags that tests may change (tests/support/dag-folder.ts); kept with the logs on failure.
   environment.withEnvironment(await prepareDagFolderCopy(path.join(runLogDirectory, "dags")));
-  await buildImagesOnce(environment.project, services?.length ? services : longRunningServices(await composeConfig(settings.variables)));
+  const model = await composeConfig(environment.project.env);
+  await buildImagesOnce(environment.project, services?.length ? services : longRunningServices(model), model);
   if (services?.length === 0) {
     project.provide("stack", { status: "images", runLogDirectory });
     return async () => {
