@@ -48,7 +48,8 @@ mkdir -p test-results
 node_modules/.bin/vitest run --project celery --outputFile.junit=test-results/junit-celery.xml >test-results/celery.log 2>&1 &
 celery=$!
 status=0
-node_modules/.bin/vitest run --project static --project images --project stack || status=$?
+# Every other project, named by exclusion so that a project a fork adds runs here too.
+node_modules/.bin/vitest run --project '!celery' || status=$?
 celery_status=0
 wait "$celery" || celery_status=$?
 if [ "$celery_status" -eq 0 ]; then

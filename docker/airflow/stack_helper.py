@@ -183,11 +183,15 @@ def ensure_admin(_: argparse.Namespace) -> int:
     return 0
 
 
-def _query(sql: str, params: tuple = ()) -> list[tuple]:
+def _connect():
+    """One connection to the metadata DB, as init's checks make it."""
     import psycopg2
 
-    kwargs = _psycopg2_kwargs(_sql_alchemy_conn())
-    conn = psycopg2.connect(**kwargs, application_name="airflow-stack-init")
+    return psycopg2.connect(**_psycopg2_kwargs(_sql_alchemy_conn()), application_name="airflow-stack-init")
+
+
+def _query(sql: str, params: tuple = ()) -> list[tuple]:
+    conn = _connect()
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)
@@ -232,7 +236,7 @@ def load_schema_template(_: argparse.Namespace) -> int:
     except OSError as error:
         _log(f"no schema template ({error}): migrating instead")
         return 3
-    conn = psycopg2.connect(**_psycopg2_kwargs(_sql_alchemy_conn()), application_name="airflow-stack-init")
+    conn = _connect()
     try:
         # One transaction: the emptiness check and every CREATE and INSERT commit together or not at all.
         with conn, conn.cursor() as cur:
