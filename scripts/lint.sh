@@ -49,8 +49,17 @@ shell_scripts() {
 	done < <(git ls-files -z)
 }
 
+# The pinned linters, installed first where this host allows it (Linux, as root); elsewhere `tool` names the fix.
+ensure_linters() {
+	tool hadolint >/dev/null 2>&1 && tool shellcheck >/dev/null 2>&1 && tool actionlint >/dev/null 2>&1 && return 0
+	[ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] || return 0
+	log "installing the pinned linters: bash scripts/provision-host.sh linters"
+	bash scripts/provision-host.sh linters >/dev/null
+}
+
 main() {
 	local hadolint shellcheck actionlint status=0
+	ensure_linters
 	hadolint=$(tool hadolint) && shellcheck=$(tool shellcheck) && actionlint=$(tool actionlint) || exit 2
 
 	local -a dockerfiles scripts workflows

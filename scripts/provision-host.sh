@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a bare Debian/Ubuntu host able to build and run the stack and its tests:
 #   Docker engine + Compose v2 + buildx, a running dockerd, Node >= 22.22, and the base image.
+#   `provision-host.sh linters` installs only the pinned linters of `npm run lint`.
 # Idempotent: every step checks first and does nothing when the host already has what it needs.
 #
 # Logs go to stderr. Stdout carries only shell statements for the caller to eval, so that
@@ -287,6 +288,15 @@ export_build_ca() {
 }
 
 main() {
+	case "${1:-all}" in
+	all) ;;
+	linters)
+		# `npm run lint` on a host without the pinned linters: those alone, nothing of Docker or Node.
+		WITH_LINTERS=1 ensure_linters
+		return
+		;;
+	*) die "unknown step '$1': run it with no argument (everything) or with 'linters'" ;;
+	esac
 	install_docker_packages
 	start_dockerd
 	check_engine_api

@@ -62,7 +62,8 @@ host_missing() {
 	if ! command -v docker >/dev/null; then
 		echo docker
 	else
-		api=$(host_engine_api)
+		# `|| api=` keeps a failing `docker version` (no daemon) from ending this function under `set -e`.
+		api=$(host_engine_api) || api=
 		if [ -z "$api" ]; then
 			echo dockerd
 		elif ! host_version_ge "$api" "$HOST_DOCKER_MIN_API"; then
@@ -113,10 +114,22 @@ host_export_build_ca() {
 	host_log "this host trusts extra CAs: image builds get its bundle (BUILD_CA_BUNDLE=$BUILD_CA_BUNDLE)"
 }
 
+# Fills the caller's array `missing` from host_missing. A command substitution, not `< <(…)`: a check that
+# fails must stop the command, where a process substitution would pass on its partial output as the answer.
+host_list_missing() {
+	local list
+	list=$(host_missing "$1") || {
+		host_log "checking this host failed (exit $?); nothing was installed"
+		exit 1
+	}
+	missing=()
+	[ -z "$list" ] || mapfile -t missing <<<"$list"
+}
+
 ensure_host() {
-	local purpose=$1 missing
+	local purpose=$1 missing=()
 	host_use_provisioned_node
-	mapfile -t missing < <(host_missing "$purpose")
+	host_list_missing "$purpose"
 	if [ ${#missing[@]} -gt 0 ]; then
 		if ! host_can_provision "${missing[@]}"; then
 			printf '[host] this host lacks %s. Install: %s%s\n' "${missing[*]}" "$(host_what_to_install "${missing[@]}")" \
@@ -125,13 +138,15 @@ ensure_host() {
 		fi
 		host_log "this host lacks ${missing[*]}: running scripts/provision-host.sh"
 		local statements
-		statements=$(WITH_BROWSER=$([ "$purpose" = test ] && echo "${WITH_BROWSER:-1}" || echo 0) bash "$HOST_REPO_ROOT/scripts/provision-host.sh") ||
+		# Only what `purpose` needs: no browser for start, no linters for either (`npm run lint` installs them).
+		statements=$(WITH_BROWSER=$([ "$purpose" = test ] && echo "${WITH_BROWSER:-1}" || echo 0) WITH_LINTERS=0 \
+			bash "$HOST_REPO_ROOT/scripts/provision-host.sh") ||
 			{
 				host_log "scripts/provision-host.sh failed (its output is above)"
 				exit 1
 			}
 		eval "$statements"
-		mapfile -t missing < <(host_missing "$purpose")
+		host_list_missing "$purpose"
 		[ ${#missing[@]} -eq 0 ] || {
 			host_log "still missing after provisioning: ${missing[*]}"
 			exit 1
