@@ -1,13 +1,29 @@
-// Three projects, by what their files need (a file's folder is its declaration):
-//   static  tests/static  no Docker engine
-//   images  tests/images  the built images and an engine, but no shared stack: running such a file alone
-//                         boots nothing
-//   stack   tests/stack   the shared stack, booted once per run by globalSetup; tests/dags run on it too
-//   celery  tests/celery  the Celery stack, a stack of its own and no shared one. Vitest runs every
-//                         project with fileParallelism: false in one sequential group, so `npm test`
-//                         (scripts/test.sh) starts this project in a second vitest run beside the others
-//   dags    tests/dags    npm run test:dags: those alone, on Postgres and Airflow
+// The suite's projects, by what their files need; a file's folder is its declaration. Two tiers:
+//
+//   the gate, `npm test` (budget: 90 s warm), every project but those of the resilience tier:
+//     static      tests/static      no Docker engine
+//     images      tests/images      the built images and an engine, no shared stack
+//     stack       tests/stack       the shared stack, booted once per run by globalSetup; tests/dags run on it too.
+//                 tests/dags        Files leave the stack as they found it, so they run at the same time.
+//   the resilience tier, `npm run test:resilience` (budget: 300 s warm): what kills, restores, migrates or scales
+//     resilience  tests/resilience  a shared stack of its own; files take turns, since they stop and kill its
+//                                   services or measure it idle
+//     celery      tests/celery      the Celery stack, a stack of its own; run beside `resilience` by scripts/test.sh
+//   and on demand: dags  tests/dags  `npm run test:dags`: those alone, on Postgres and Airflow
+//
+// A folder a fork adds under tests/ with a project of its own lands in the gate, unless it is named in
+// RESILIENCE_TIER below.
 import { defineConfig } from "vitest/config";
+
+/** The projects of `npm run test:resilience`; every other project is the gate's. scripts/test.sh reads this line. */
+export const RESILIENCE_TIER = ["resilience", "celery"];
+
+/**
+ * The gate's files run side by side on 2 cores: most of their time is waiting for Airflow, Postgres or a
+ * browser, not computing. Every gate project has the same count: vitest runs projects that share a count in
+ * one pool, so static and image files fill the gaps of the stack's.
+ */
+const GATE_WORKERS = 4;
 
 const dockerBacked = {
   globalSetup: ["tests/support/global-setup.ts"],
@@ -29,45 +45,36 @@ const stackProject = (name: string, include: string[], services?: string) => ({
     name,
     include,
     ...(services ? { env: { STACK_SERVICES: services } } : {}),
-    // One stack, shared: test files take turns, so a test that restarts a service disturbs no other.
-    fileParallelism: false,
+    maxWorkers: GATE_WORKERS,
   },
+});
+
+/** A tier-two project: its files take turns, because they stop, kill or measure what the others would use. */
+const oneFileAtATime = (name: string, include: string[], env?: Record<string, string>) => ({
+  test: { ...dockerBacked, name, include, ...(env ? { env } : {}), fileParallelism: false },
 });
 
 export default defineConfig({
   test: {
     // The stack's teardown saves every service's log and removes its containers and volumes.
     teardownTimeout: 180_000,
-    reporters: process.env.GITHUB_ACTIONS ? ["default", "junit", "github-actions"] : ["default", "junit"],
+    reporters: ["default", "junit", "./tests/support/time-report.ts", ...(process.env.GITHUB_ACTIONS ? ["github-actions"] : [])],
     outputFile: { junit: "test-results/junit.xml" },
     projects: [
-      {
-        test: {
-          name: "static",
-          include: ["tests/static/**/*.test.ts"],
-          testTimeout: 60_000,
-        },
-      },
+      { test: { name: "static", include: ["tests/static/**/*.test.ts"], testTimeout: 60_000, maxWorkers: GATE_WORKERS } },
       {
         test: {
           ...dockerBacked,
           name: "images",
           include: ["tests/images/**/*.test.ts"],
           env: { STACK_SERVICES: "none" },
-          fileParallelism: false,
-        },
-      },
-      {
-        test: {
-          ...dockerBacked,
-          name: "celery",
-          include: ["tests/celery/**/*.test.ts"],
-          env: { STACK_SERVICES: "none" },
-          fileParallelism: false,
+          maxWorkers: GATE_WORKERS,
         },
       },
       stackProject("stack", ["tests/stack/**/*.test.ts", "tests/dags/**/*.test.ts"]),
       ...(dagsOnly ? [stackProject("dags", ["tests/dags/**/*.test.ts"], DAG_TEST_SERVICES)] : []),
+      oneFileAtATime("resilience", ["tests/resilience/**/*.test.ts"]),
+      oneFileAtATime("celery", ["tests/celery/**/*.test.ts"], { STACK_SERVICES: "none" }),
     ],
   },
 });

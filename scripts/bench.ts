@@ -9,6 +9,7 @@ import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "../tests/support/paths.ts";
+import { decideReaper, reaperNotice } from "../tests/support/reaper.ts";
 import { installInterruptHandler } from "./bench/cleanup.ts";
 import {
   IMAGES,
@@ -129,8 +130,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  // No registry answers here, so Testcontainers' reaper cannot be pulled; cleanup.ts removes what we start.
-  process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+  // Ryuk where its image can be had; otherwise off, and cleanup.ts removes what the benchmark starts.
+  const reaper = reaperNotice(await decideReaper());
+  if (reaper) process.stderr.write(`${reaper}\n`);
   installInterruptHandler();
 
   const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# `npm test` and `npm run test:dags`. npm itself may run on an older Node (a fresh machine's Node 20): this
-# script sets the host up if it must be (scripts/lib/host.sh: Docker, Node >= 22.22, Chromium), installs
-# node_modules when they are missing or older than package-lock.json, then runs the type check, the TypeScript
-# linter and vitest
-# under the right Node.
+# `npm test`, `npm run test:resilience` and `npm run test:dags`. npm itself may run on an older Node (a fresh
+# machine's Node 20): this script sets the host up if it must be (scripts/lib/host.sh: Docker, Node >= 22.22,
+# Chromium), installs node_modules when they are missing or older than package-lock.json, then runs vitest under
+# the right Node. The two tiers are declared in vitest.config.ts (RESILIENCE_TIER).
 #
-#   scripts/test.sh                           the whole suite: tsc, biome, then every project (tests/celery
-#                                             in a second vitest run beside the others)
-#   scripts/test.sh [vitest arguments]        tsc, biome, then one vitest run with those arguments
+#   scripts/test.sh                           the gate: tsc, biome, then every project but the resilience tier's,
+#                                             in one vitest run
+#   scripts/test.sh resilience                the resilience tier: each of its projects in a vitest run of its own,
+#                                             side by side (each boots a stack of its own; their files take turns)
 #   scripts/test.sh dags [vitest arguments]   tests/dags only, on a stack of Postgres and Airflow (no pgAdmin;
 #                                             vitest.config.ts names the services)
+#   scripts/test.sh [vitest arguments]        tsc, biome, then one vitest run with those arguments
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/host.sh
@@ -27,11 +28,61 @@ ensure_node_modules() {
 	printf '%s\n' "$wanted" >"$stamp"
 }
 
+# The projects of the resilience tier, from the one line of vitest.config.ts that names them.
+resilience_tier() {
+	local line
+	line=$(grep -E '^export const RESILIENCE_TIER = \[' vitest.config.ts) || {
+		echo "[test] vitest.config.ts has no 'export const RESILIENCE_TIER = [...]' line" >&2
+		exit 2
+	}
+	sed -E 's/.*\[(.*)\].*/\1/; s/[", ]+/ /g' <<<"$line"
+}
+
+# The resilience tier: the first project in the foreground, the others beside it, their output in
+# test-results/<project>.log (shown when all are done: whole when it failed, its summary otherwise).
+run_resilience_tier() {
+	local -a projects
+	read -r -a projects <<<"$(resilience_tier)"
+	mkdir -p test-results
+	local -A pids=()
+	local project status=0 project_status
+	for project in "${projects[@]:1}"; do
+		node_modules/.bin/vitest run --project "$project" --outputFile.junit="test-results/junit-$project.xml" \
+			>"test-results/$project.log" 2>&1 &
+		pids[$project]=$!
+	done
+	node_modules/.bin/vitest run --project "${projects[0]}" --outputFile.junit="test-results/junit-${projects[0]}.xml" || status=$?
+	for project in "${projects[@]:1}"; do
+		project_status=0
+		wait "${pids[$project]}" || project_status=$?
+		if [ "$project_status" -eq 0 ]; then
+			echo "[test] $project (run beside ${projects[0]}; whole output in test-results/$project.log):"
+			sed 's/\x1b\[[0-9;]*m//g' "test-results/$project.log" | grep -E '^ *(✓|×|❯|Test Files|Tests|Duration|\[time\])' || :
+		else
+			echo "[test] $project failed (exit $project_status); its output, also in test-results/$project.log:"
+			cat "test-results/$project.log"
+			[ "$status" -ne 0 ] || status=$project_status
+		fi
+	done
+	return "$status"
+}
+
 if [ "${1:-}" = dags ]; then
 	shift
 	ensure_host test
 	ensure_node_modules
 	exec node_modules/.bin/vitest run --project dags "$@"
+fi
+if [ "${1:-}" = resilience ]; then
+	shift
+	[ "$#" -eq 0 ] || {
+		echo "[test] test:resilience takes no arguments; one file: npm test -- --project resilience <file>" >&2
+		exit 2
+	}
+	ensure_host test
+	ensure_node_modules
+	run_resilience_tier
+	exit
 fi
 ensure_host test
 ensure_node_modules
@@ -40,23 +91,7 @@ node_modules/.bin/biome check .
 if [ "$#" -gt 0 ]; then
 	exec node_modules/.bin/vitest run "$@"
 fi
-# The whole suite: two vitest runs side by side. Vitest puts every project whose files take turns
-# (fileParallelism: false) into one sequential group, so in a single run the Celery file (a stack of its own,
-# about 7 minutes) would wait for the shared stack's files instead of overlapping them. Its output goes to
-# test-results/celery.log, shown when both runs are done (whole when it failed, its summary otherwise).
-mkdir -p test-results
-node_modules/.bin/vitest run --project celery --outputFile.junit=test-results/junit-celery.xml >test-results/celery.log 2>&1 &
-celery=$!
-status=0
-# Every other project, named by exclusion so that a project a fork adds runs here too.
-node_modules/.bin/vitest run --project '!celery' || status=$?
-celery_status=0
-wait "$celery" || celery_status=$?
-if [ "$celery_status" -eq 0 ]; then
-	echo "[test] tests/celery (run beside the rest; whole output in test-results/celery.log):"
-	sed 's/\x1b\[[0-9;]*m//g' test-results/celery.log | grep -E '^ *(✓|×|❯|Test Files|Tests|Duration)' || :
-else
-	echo "[test] tests/celery failed (exit $celery_status); its output, also in test-results/celery.log:"
-	cat test-results/celery.log
-fi
-exit $((status != 0 ? status : celery_status))
+# The gate: every project but the resilience tier's, named by exclusion so that a project a fork adds runs here.
+exclusions=()
+for project in $(resilience_tier); do exclusions+=(--project "!$project"); done
+exec node_modules/.bin/vitest run "${exclusions[@]}"

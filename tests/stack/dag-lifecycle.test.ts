@@ -1,17 +1,14 @@
 // DAG files are live in seconds: the stack mounts a per-run copy of compose/dags, and this test adds,
 // changes and deletes a DAG file there, measuring how long Airflow takes to notice each. The figures go
-// to test-results/figures.jsonl (goals: new and changed ≤ 15 s, deleted ≤ 60 s, idle dag-processor < 5 %
-// of a core; `npm run bench` reports them). The timeouts below are 4x the goals: they catch a
+// to test-results/figures.jsonl (goals: new and changed ≤ 15 s, deleted ≤ 60 s; `npm run bench` reports
+// them; the idle dag-processor's CPU is measured on a quiet stack, tests/resilience/idle-cost.test.ts). The timeouts below are 4x the goals: they catch a
 // configuration that lost the tuning (Airflow's defaults take up to 5 minutes), not a slow machine.
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import type { AxiosInstance } from "axios";
 import { beforeAll, describe, expect, it } from "vitest";
-import { meanCpuShare } from "../support/container-cpu.ts";
 import { minimalDagSource, writableDagFolder, writeDagFile } from "../support/dag-folder.ts";
-import { airflowApi, container, describeStack, eventually, recordFigure } from "../support/index.ts";
-
-const IDLE_SECONDS = Number(process.env.STACK_IDLE_SECONDS ?? 30);
+import { airflowApi, describeStack, eventually, recordFigure } from "../support/index.ts";
 
 interface DagSummary {
   dag_id: string;
@@ -70,12 +67,5 @@ describeStack("DAG files", (stack) => {
       recordFigure("dag_deleted_file_deactivated", seconds, "s", { dagId });
       expect((await getDag())?.is_stale).toBe(true);
     });
-  });
-
-  it("keeps the idle dag-processor under 5 % of a core", async () => {
-    const share = await meanCpuShare(container(stack, "airflow-dag-processor").name, IDLE_SECONDS);
-    recordFigure("dag_processor_idle_cpu", Number((share * 100).toFixed(2)), "% of a core", { seconds: IDLE_SECONDS });
-    // Generous against a noisy shared machine; the benchmark holds the 5 % goal.
-    expect(share).toBeLessThan(0.15);
   });
 });

@@ -1,6 +1,16 @@
 // The running containers, as Docker reports them: the posture the compose file asks for is the one in force.
 import { expect, it } from "vitest";
-import { type ContainerInspect, container, describeStack, docker, execIn, portVariables, SECRETS, variable } from "../support/index.ts";
+import {
+  type ContainerInspect,
+  container,
+  describeStack,
+  docker,
+  eventually,
+  execIn,
+  portVariables,
+  SECRETS,
+  variable,
+} from "../support/index.ts";
 
 describeStack("security posture of the running stack", (stack) => {
   const running = Object.keys(stack.services);
@@ -42,6 +52,15 @@ describeStack("security posture of the running stack", (stack) => {
   });
 
   it("is healthy by its own health checks", async () => {
+    // Eventually: gate files run at the same time, and one restarts pgAdmin to prove its volume keeps its data.
+    await eventually(
+      "every service healthy",
+      async () => {
+        const unhealthy = (await inspectAll()).filter(({ details }) => details.State.Health?.Status !== "healthy");
+        return unhealthy.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    );
     for (const { service, details } of await inspectAll()) expect(details.State.Health?.Status, service).toBe("healthy");
   });
 

@@ -8,13 +8,16 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { composeConfig, longRunningServices } from "./compose-model.ts";
+import { composeConfig, longRunningServices, STACK_OVERLAYS } from "./compose-model.ts";
 import { buildImagesOnce, DataStackEnvironment } from "./data-stack-environment.ts";
 import { prepareDagFolderCopy } from "./dag-folder.ts";
 import { dockerUnavailableReason } from "./engine.ts";
+import { IMAGES } from "./images.ts";
 import { interruption } from "./interrupts.ts";
 import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
 import { STACK_LOG_ROOT } from "./paths.ts";
+import { decideReaper, reaperNotice } from "./reaper.ts";
+import { recordRunTime } from "./time-report.ts";
 import { attachToRunningStack } from "./running-stack.ts";
 import { freshSettings, RUN_PID_VARIABLE } from "./settings.ts";
 import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
@@ -39,6 +42,9 @@ export default async function setup(project: TestProject) {
     project.provide("stack", { status: "unavailable", reason: unavailable });
     return;
   }
+  // Before anything starts a container: Testcontainers would otherwise try to pull its reaper and fail there.
+  const notice = reaperNotice(await decideReaper());
+  if (notice) process.stderr.write(`${notice}\n`);
   const reuse = process.env.STACK_REUSE;
   if (reuse) return useRunningStack(project, reuse);
 
@@ -51,8 +57,21 @@ export default async function setup(project: TestProject) {
   const environment = new DataStackEnvironment(settings).withLogDirectory(runLogDirectory);
   // A copy of compose/dags that tests may change (tests/support/dag-folder.ts); kept with the logs on failure.
   environment.withEnvironment(await prepareDagFolderCopy(path.join(runLogDirectory, "dags")));
-  const model = await composeConfig(environment.project.env);
-  await buildImagesOnce(environment.project, services?.length ? services : longRunningServices(model), model);
+  const imagesStarted = performance.now();
+  if (services?.length === 0) {
+    // An image-only project tests every image this repository builds, the Celery overlay's broker included.
+    const overlays = { ...environment.project, overrides: [...STACK_OVERLAYS] };
+    const everyService = await composeConfig(overlays.env, overlays.overrides);
+    await buildImagesOnce(
+      overlays,
+      IMAGES.map((image) => image.service),
+      everyService,
+    );
+  } else {
+    const model = await composeConfig(environment.project.env);
+    await buildImagesOnce(environment.project, services ?? longRunningServices(model), model);
+  }
+  recordRunTime(`${project.name}: images`, (performance.now() - imagesStarted) / 1000);
   if (services?.length === 0) {
     project.provide("stack", { status: "images", runLogDirectory });
     return async () => {
@@ -61,7 +80,9 @@ export default async function setup(project: TestProject) {
   }
   if (services) environment.withServices(...services);
   process.stderr.write(`[stack] starting project ${settings.projectName}\n`);
+  const bootStarted = performance.now();
   const stack = await environment.up();
+  recordRunTime(`${project.name}: stack up and healthy`, (performance.now() - bootStarted) / 1000);
   process.stderr.write(`[stack] healthy: ${JSON.stringify(stack.info.secondsToHealthy)}\n`);
   project.provide("stack", { status: "ready", info: stack.info, runLogDirectory });
 
