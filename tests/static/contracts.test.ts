@@ -4,7 +4,7 @@
 // failures:
 //   an image    docker/<name>/ + its compose service + one line in tests/support/images.ts
 //   a service   compose/docker-compose.yml (a health check; ports as "${STACK_BIND_ADDRESS:-127.0.0.1}:${X_PORT:-n}:n")
-//               + a row in README's service table + X_PORT in compose/.env.example
+//               + a row in README's service table (docs/celery.md's for celery.yml) + X_PORT in compose/.env.example
 //   a secret    one row in secrets-init.sh's SECRETS table + its consumer's `*_FILE` in compose
 //               + the variable in secrets-init's environment and in compose/.env.example
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -23,6 +23,8 @@ import {
 } from "../support/index.ts";
 
 const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
+/** The page whose service table lists the services of the overlays (STACK_OVERLAYS: compose/celery.yml). */
+const OVERLAY_PAGE = "docs/celery.md";
 const documentedVariables = new Set(
   [...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string),
 );
@@ -92,10 +94,12 @@ describe("services: every long-running service can be waited for, reached and do
     expect(new Set(ports.map((port) => port.variable)).size, "one variable per published port").toBe(ports.length);
   });
 
-  it("lists every service in README's table", () => {
-    const readme = read("README.md");
-    for (const name of Object.keys(model.services))
-      expect(readme, `README.md: add a row | \`${name}\` | to "What runs"`).toContain(`| \`${name}\` |`);
+  it("lists every service in a table: the stack's in README's, an overlay's in the page that documents it", async () => {
+    const stack = await composeConfig();
+    for (const name of Object.keys(model.services)) {
+      const page = name in stack.services ? "README.md" : OVERLAY_PAGE;
+      expect(read(page), `${page}: add a row | \`${name}\` | to its service table`).toContain(`| \`${name}\` |`);
+    }
   });
 });
 
