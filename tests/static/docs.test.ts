@@ -167,8 +167,8 @@ describe("README.md and docs/", () => {
 
   it("shows only npm scripts that package.json defines", () => {
     const scripts = Object.keys(JSON.parse(read("package.json")).scripts ?? {});
-    // npm's own commands, which are no scripts; and test:resilience, which comes with the resilience tier.
-    const known = new Set([...scripts, "ci", "install", "test:resilience"]);
+    // npm's own commands, which are no scripts.
+    const known = new Set([...scripts, "ci", "install"]);
     for (const page of PAGES) {
       for (const line of shownCode(page)) {
         for (const match of line.matchAll(
@@ -217,11 +217,9 @@ describe("README.md and docs/", () => {
 
   it("names only vitest projects of vitest.config.ts (--project) and profiles of the compose files (--profile)", () => {
     const config = read("vitest.config.ts");
-    // resilience: the tier of kills, restores, upgrades and scale-outs, documented before its project lands.
-    const projects = new Set([
-      "resilience",
-      ...[...config.matchAll(/\bname:\s*"([\w-]+)"|stackProject\("([\w-]+)"/g)].map((m) => (m[1] ?? m[2]) as string),
-    ]);
+    const projects = new Set(
+      [...config.matchAll(/\bname:\s*"([\w-]+)"|(?:stackProject|oneFileAtATime)\("([\w-]+)"/g)].map((m) => (m[1] ?? m[2]) as string),
+    );
     const composeText = readdirSync(COMPOSE_DIR)
       .filter((file) => /\.ya?ml$/.test(file))
       .map((file) => readFileSync(path.join(COMPOSE_DIR, file), "utf8"))
