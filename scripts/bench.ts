@@ -102,6 +102,10 @@ async function runMeasurements(options: BenchOptions, results: BenchResults, run
   if (runs("floor")) results.floor = await measureImportFloor(images.airflow ?? "");
   if (runs("tests"))
     results.tests = options.skipTests ? { measured: false } : await measureTestSuite(path.join(runDirectory, "npm-test.log"));
+  if (runs("tests"))
+    results.resilienceTests = options.skipTests
+      ? { measured: false }
+      : await measureTestSuite(path.join(runDirectory, "npm-run-test-resilience.log"), ["run", "test:resilience"]);
 }
 
 async function writeReport(report: BenchReport, stamp: string): Promise<string> {

@@ -443,14 +443,16 @@ export type TestSuiteResult =
   | { readonly measured: false }
   | { readonly measured: true; readonly seconds: number; readonly exitCode: number | null; readonly logFile: string };
 
-export async function measureTestSuite(logFile: string): Promise<TestSuiteResult> {
+/** Runs one tier of the suite as a user does (`npm test`, `npm run test:resilience`), timed, its output to `logFile`. */
+export async function measureTestSuite(logFile: string, npmArguments: readonly string[] = ["test"]): Promise<TestSuiteResult> {
   mkdirSync(path.dirname(logFile), { recursive: true });
-  log(`running \`npm test\`; its output goes to ${path.relative(REPO_ROOT, logFile)}…`);
+  const command = `npm ${npmArguments.join(" ")}`;
+  log(`running \`${command}\`; its output goes to ${path.relative(REPO_ROOT, logFile)}…`);
   const output = createWriteStream(logFile);
   const { seconds, value: exitCode } = await timed(
     () =>
       new Promise<number | null>((resolve, reject) => {
-        const child = spawn("npm", ["test"], { cwd: REPO_ROOT, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn("npm", [...npmArguments], { cwd: REPO_ROOT, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
         trackChild(child);
         child.stdout.pipe(output, { end: false });
         child.stderr.pipe(output, { end: false });
@@ -459,7 +461,7 @@ export async function measureTestSuite(logFile: string): Promise<TestSuiteResult
       }),
   );
   await new Promise((resolve) => output.end(resolve));
-  log(`npm test exited with ${exitCode} after ${seconds.toFixed(1)} s`);
+  log(`${command} exited with ${exitCode} after ${seconds.toFixed(1)} s`);
   return { measured: true, seconds, exitCode, logFile: path.relative(REPO_ROOT, logFile) };
 }
 

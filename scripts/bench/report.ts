@@ -15,7 +15,9 @@ export const HEALTHY_BUDGET_SECONDS = 20;
 export const RESTART_HEALTHY_BUDGET_SECONDS = 12;
 export const IDLE_MEMORY_BUDGET_MIB = 900;
 export const IDLE_CPU_BUDGET_PERCENT = 10;
-export const TEST_SUITE_BUDGET_SECONDS = 120;
+/** The gate (`npm test`) and the resilience tier (`npm run test:resilience`), warm. */
+export const TEST_SUITE_BUDGET_SECONDS = 90;
+export const RESILIENCE_TIER_BUDGET_SECONDS = 300;
 export const WARM_REBUILD_BUDGET_SECONDS = 20;
 /** Issue 9: a DAG file is live in seconds, and watching for it costs next to nothing. */
 export const DAG_NEW_FILE_BUDGET_SECONDS = 15;
@@ -40,6 +42,7 @@ export interface BenchResults {
   stack?: StackResult;
   floor?: ImportFloorResult;
   tests?: TestSuiteResult;
+  resilienceTests?: TestSuiteResult;
 }
 
 export interface Budget {
@@ -118,13 +121,12 @@ export function evaluateBudgets(results: BenchResults): Budget[] {
       pass: rebuilt.length === 0,
     });
   }
-  if (results.tests?.measured) {
-    budgets.push({
-      name: "warm `npm test` (images built)",
-      limit: `≤ ${TEST_SUITE_BUDGET_SECONDS} s`,
-      measured: seconds(results.tests.seconds),
-      pass: results.tests.exitCode === 0 && results.tests.seconds <= TEST_SUITE_BUDGET_SECONDS,
-    });
+  for (const [name, tier, limit] of [
+    ["warm `npm test`, the gate (images built)", results.tests, TEST_SUITE_BUDGET_SECONDS],
+    ["warm `npm run test:resilience` (images built)", results.resilienceTests, RESILIENCE_TIER_BUDGET_SECONDS],
+  ] as const) {
+    if (!tier?.measured) continue;
+    budgets.push({ name, limit: `≤ ${limit} s`, measured: seconds(tier.seconds), pass: tier.exitCode === 0 && tier.seconds <= limit });
   }
   if (results.dagPickup) {
     const pickup = results.dagPickup;
@@ -212,15 +214,19 @@ function measurementRows(results: BenchResults, options: BenchOptions): string[]
       `${seconds(floorSeconds)} (${parts.join(", ")} CPU-s; ${cores} cores)`,
     ]);
   }
-  const tests = results.tests;
-  rows.push([
-    "`npm test` wall time",
-    tests?.measured
-      ? `${seconds(tests.seconds)} (exit code ${tests.exitCode}; log: \`${tests.logFile}\`)`
-      : options.skipTests
-        ? "not measured (`--skip-tests`)"
-        : "not measured",
-  ]);
+  for (const [name, tier] of [
+    ["`npm test` wall time", results.tests],
+    ["`npm run test:resilience` wall time", results.resilienceTests],
+  ] as const) {
+    rows.push([
+      name,
+      tier?.measured
+        ? `${seconds(tier.seconds)} (exit code ${tier.exitCode}; log: \`${tier.logFile}\`)`
+        : options.skipTests
+          ? "not measured (`--skip-tests`)"
+          : "not measured",
+    ]);
+  }
   return rows;
 }
 
