@@ -17,7 +17,10 @@ case "${1:-}" in
 start)
 	ensure_host start
 	started=$SECONDS
-	compose up -d --build --wait
+	compose up -d --build --wait || {
+		echo "[stack] docker compose up failed (exit $?; its output is above). See 'docker compose -f compose/docker-compose.yml ps' and 'logs SERVICE'" >&2
+		exit 1
+	}
 	echo "[stack] healthy after $((SECONDS - started))s. Log in with:"
 	compose run --rm --no-deps secrets-init show
 	echo "[stack] stop it with: npm stop (the data stays; 'docker compose -f compose/docker-compose.yml down -v' deletes it)"

@@ -19,13 +19,22 @@ readonly HOST_REPO_ROOT
 
 host_log() { printf '[host] %s\n' "$*" >&2; }
 
+# Dotted versions: host_version_ge 24.9.0 22.22.0 -> true. A `sort` that cannot compare versions (no -V) ends the
+# command here: inside a condition its failure would otherwise read as "older", and send the host to provisioning.
 host_version_ge() {
-	[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+	local lowest
+	lowest=$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1) || {
+		host_log "cannot compare versions $1 and $2: 'sort -V' failed (it needs GNU coreutils' sort)"
+		exit 1
+	}
+	[ "$lowest" = "$2" ]
 }
 
+# A node that is absent or cannot report its version is no node.
 host_node_ok() {
 	local version
-	version=$(node --version 2>/dev/null | sed 's/^v//')
+	version=$(node --version 2>/dev/null) || return 1
+	version=${version#v}
 	[ -n "$version" ] && host_version_ge "$version" "$HOST_NODE_MIN"
 }
 
@@ -83,19 +92,25 @@ host_missing() {
 	fi
 }
 
-# One line: what to install by hand.
+# One line: what to install by hand, each thing once, joined by "; ". Builtins only: it is printed from inside a
+# `$(…)`, where a failing tool would go unnoticed and leave the line naming nothing.
 host_what_to_install() {
-	local item parts=()
+	local item part line=
 	for item in "$@"; do
 		case "$item" in
-		docker | docker-too-old | compose | buildx) parts+=("Docker Engine >= 25 with Compose v2 and buildx (e.g. Docker Desktop)") ;;
-		dockerd) parts+=("a running Docker daemon (start Docker Desktop, or: sudo systemctl start docker)") ;;
-		base-image) parts+=("the base image ${BASE_IMAGE:-debian:trixie-slim} (docker pull it, or set BASE_IMAGE to a mirror of it)") ;;
-		node) parts+=("Node.js >= $HOST_NODE_MIN") ;;
-		chromium) parts+=("Chromium for the browser tests (or set CHROMIUM_PATH; WITH_BROWSER=0 skips them outside CI)") ;;
+		docker | docker-too-old | compose | buildx) part="Docker Engine >= 25 with Compose v2 and buildx (e.g. Docker Desktop)" ;;
+		dockerd) part="a running Docker daemon (start Docker Desktop, or: sudo systemctl start docker)" ;;
+		base-image) part="the base image ${BASE_IMAGE:-debian:trixie-slim} (docker pull it, or set BASE_IMAGE to a mirror of it)" ;;
+		node) part="Node.js >= $HOST_NODE_MIN" ;;
+		chromium) part="Chromium for the browser tests (or set CHROMIUM_PATH; WITH_BROWSER=0 skips them outside CI)" ;;
+		*) part="$item" ;;
+		esac
+		case "; $line; " in
+		*"; $part; "*) ;;
+		*) line=${line:+$line; }$part ;;
 		esac
 	done
-	printf '%s\n' "${parts[@]}" | awk '!seen[$0]++' | paste -sd ';' | sed 's/;/; /g'
+	printf '%s\n' "$line"
 }
 
 host_can_provision() {
@@ -116,6 +131,8 @@ host_export_build_ca() {
 
 # Fills the caller's array `missing` from host_missing. A command substitution, not `< <(…)`: a check that
 # fails must stop the command, where a process substitution would pass on its partial output as the answer.
+# Bash runs the function inside `$(…) ||` without errexit, so host_missing must not count on set -e: its probes
+# are conditions ("absent" is an answer), and a probe that cannot answer exits (host_version_ge).
 host_list_missing() {
 	local list
 	list=$(host_missing "$1") || {
