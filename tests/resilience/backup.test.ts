@@ -37,6 +37,9 @@ import {
 
 const tokens = (count: number) => Array.from({ length: count }, () => randomUUID());
 
+/** The services that run a DAG through the REST API and back its data up. */
+const SOURCE_SERVICES = ["postgres", "backup-scheduler", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"];
+
 /** Postgres and the backup service only: what a backup or a restore needs, without Airflow. */
 function backupStack(settings: StackSettings): Promise<StartedDataStack> {
   return new DataStackEnvironment(settings).withServices("postgres", "backup-scheduler").withoutBuild().up();
@@ -305,7 +308,12 @@ describeStack("backups and restore", (mainStack) => {
 
   it("brings an exported backup into a fresh installation after `down -v`: every DAG run, task instance and warehouse row, and the logins", async () => {
     const settings = await freshSettings();
-    let stack: StartedDataStack | undefined = await new DataStackEnvironment(settings).withoutBuild().up();
+    // The installation that is lost: what runs DAGs and backs up, no more. The fresh one below is whole, since it
+    // proves the Airflow and pgAdmin logins.
+    let stack: StartedDataStack | undefined = await new DataStackEnvironment(settings)
+      .withServices(...SOURCE_SERVICES)
+      .withoutBuild()
+      .up();
     const directory = await mkdtemp(path.join(os.tmpdir(), "backup-export-"));
     let restored: StartedDataStack | undefined;
     let environment: DataStackEnvironment | undefined;
