@@ -117,13 +117,17 @@ describeStack("pgadmin", (stack) => {
       // Opening the server group in the object explorer connects the pre-registered server (from the
       // pgpass: no password prompt); opening its databases lists those of the stack.
       const tree = (text: string | RegExp) => page.getByText(text, { exact: true }).first();
+      // pgAdmin says so in a toast that lasts seconds: watched from before the click, so that a slow listing
+      // of the databases below cannot outlast it.
+      const connected = page.getByText("Server connected.").waitFor({ timeout: 60_000 });
       await tree("Servers").dblclick({ timeout: 60_000 });
+      await connected;
       await tree("data-stack").waitFor({ timeout: 30_000 });
       await tree(/^Databases/).dblclick({ timeout: 30_000 });
       for (const database of ["airflow", "postgres", "warehouse"]) await tree(database).waitFor({ timeout: 30_000 });
       mkdirSync(path.dirname(screenshot), { recursive: true });
       await page.screenshot({ path: screenshot });
-      expect(await page.getByText("Server connected.").isVisible()).toBe(true);
+      expect(await tree("warehouse").isVisible()).toBe(true);
     } finally {
       await browser.close();
     }
