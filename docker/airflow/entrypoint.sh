@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Entrypoint of the data-stack Airflow image (runs behind tini as PID 1).
+# Entrypoint of the data-stack Airflow image, installed as /usr/local/bin/docker-entrypoint.sh (runs behind
+# tini as PID 1).
 # The stack's one entrypoint dialect, shared with the postgres and pgadmin images: the skeleton of
 # docker-library/postgres' docker-entrypoint.sh (docker_setup_env, docker_verify_minimum_env, _main,
 # `file_env`, sourceable via _is_sourced), one log format (entrypoint_note/_warn/_error, the last exits),
@@ -57,60 +58,12 @@
 set -Eeuo pipefail
 
 ENTRYPOINT_NAME=airflow-entrypoint
-STACK_HELPER=/usr/local/lib/airflow-stack/stack_helper.py
 
-# --- entrypoint-common: begin ---------------------------------------------------------------------
-# This block is the same, byte for byte, in docker/postgres/docker-entrypoint.sh,
-# docker/airflow/entrypoint.sh and docker/pgadmin/entrypoint.sh; tests/static/entrypoints.test.ts
-# fails naming the file whose copy drifted. Change it in one file, then copy it to the other two.
-# Copies, not one shared file: each build context stays self-contained, so a plain
-# `docker build docker/<image>` and the lock scripts keep working without a second build context,
-# and each image keeps one entrypoint file that init scripts and health checks can source whole.
-
-# entrypoint_log LEVEL MESSAGE...: one line on stderr, "<UTC time> [<ENTRYPOINT_NAME>] [<LEVEL>] <message>".
-# Stderr, so that the stdout of a command run through an entrypoint (`airflow dags list -o json`) stays clean.
-entrypoint_log() {
-	local level=$1
-	shift
-	printf '%s [%s] [%s] %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${ENTRYPOINT_NAME:-entrypoint}" "$level" "$*" >&2
-}
-entrypoint_note() { entrypoint_log Note "$@"; }
-entrypoint_warn() { entrypoint_log Warn "$@"; }
-# entrypoint_error MESSAGE...: logs and exits 1. The message names the variable or file to fix, and how.
-entrypoint_error() {
-	entrypoint_log ERROR "$@"
-	exit 1
-}
-
-# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets), never both.
-# The file's content minus trailing newlines becomes VAR, and VAR_FILE is unset. VAR is exported when it
-# has a value, was set before, or a DEFAULT is given; otherwise it stays unset, so a program's own default
-# applies (an exported empty AIRFLOW__* variable would override Airflow's).
-file_env() {
-	local var=$1 file_var="${1}_FILE" value=${2:-}
-	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
-		entrypoint_error "both $var and $file_var are set (but are exclusive); set only one of them"
-	fi
-	if [ -n "${!var:-}" ]; then
-		value=${!var}
-	elif [ -n "${!file_var:-}" ]; then
-		if [ ! -r "${!file_var}" ] || [ -d "${!file_var}" ]; then
-			entrypoint_error "$file_var=${!file_var} is not a readable file for uid $(id -u) (groups $(id -G)); fix the mount or set $var instead"
-		fi
-		value=$(<"${!file_var}")
-	fi
-	if [ -n "$value" ] || [ "$#" -ge 2 ] || [ -n "${!var+set}" ]; then
-		export "$var"="$value"
-	fi
-	unset "$file_var"
-}
-
-# True when this file is being sourced (by an init script, a health check) rather than run: sourcing
-# defines the functions and runs nothing.
-_is_sourced() {
-	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = _is_sourced ] && [ "${FUNCNAME[1]}" = source ]
-}
-# --- entrypoint-common: end -----------------------------------------------------------------------
+# The functions every entrypoint shares (entrypoint_log/_note/_warn/_error, file_env, _is_sourced) live in one
+# file, docker/common/entrypoint-common.sh, which the image gets at build time from the `common` build context.
+# ENTRYPOINT_COMMON is for tests that source this file from a checkout (tests/static/entrypoints.test.ts).
+# shellcheck source=entrypoint-common.sh
+source "${ENTRYPOINT_COMMON:-/usr/local/lib/data-stack/entrypoint-common.sh}"
 
 # Percent-encodes everything except RFC 3986 unreserved characters, byte by byte (so UTF-8 works).
 # Prints the result; pure bash, never fails.
@@ -285,7 +238,7 @@ airflow_wait_for_db() {
 	fi
 	entrypoint_note "waiting up to ${timeout}s for the metadata DB"
 	local status=0
-	python "$STACK_HELPER" wait-db --timeout "$timeout" || status=$?
+	python -P -m airflow_stack.init wait-db --timeout "$timeout" || status=$?
 	case "$status" in
 		0) ;;
 		3)
@@ -303,9 +256,9 @@ airflow_init() {
 	airflow_wait_for_db
 	# On a restart the database is usually at this image's head already: asking the version tables costs
 	# one query, where `airflow db migrate` imports all of Airflow first (seconds of CPU on every start).
-	if python "$STACK_HELPER" schema-current; then
+	if python -P -m airflow_stack.init schema-current; then
 		entrypoint_note "skipping airflow db migrate: nothing to migrate"
-	elif python "$STACK_HELPER" load-schema-template && python "$STACK_HELPER" schema-current; then
+	elif python -P -m airflow_stack.init load-schema-template && python -P -m airflow_stack.init schema-current; then
 		# A new database: the image's own migration, made at build time, loaded in one transaction.
 		entrypoint_note "new database: created its schema from the image's template instead of airflow db migrate"
 	else
@@ -316,11 +269,11 @@ airflow_init() {
 	# Creates the user if missing; if it exists, resets its password to AIRFLOW_ADMIN_PASSWORD
 	# (the secret is the single source of truth: after rotating it, re-running init makes the
 	# login work again instead of silently keeping the old password in a long-lived DB volume).
-	if python "$STACK_HELPER" admin-current; then
+	if python -P -m airflow_stack.init admin-current; then
 		entrypoint_note "admin user ${AIRFLOW_ADMIN_USERNAME:-admin} is up to date"
 	else
 		entrypoint_note "ensuring admin user ${AIRFLOW_ADMIN_USERNAME:-admin}"
-		python "$STACK_HELPER" ensure-admin
+		python -P -m airflow_stack.init ensure-admin
 	fi
 	entrypoint_note "init complete"
 }
@@ -339,7 +292,7 @@ airflow_worker_watchdog() {
 	[ "$interval" -gt 0 ] || return 0
 	sleep 90
 	while kill -0 "$pid" 2>/dev/null; do
-		if out=$(python "$STACK_HELPER" check-celery-worker 2>&1); then
+		if out=$(python -P -m airflow_stack.health check-celery-worker 2>&1); then
 			failures=0
 		else
 			failures=$((failures + 1))

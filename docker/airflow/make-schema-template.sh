@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build-time only (the Dockerfile's schema-template stage): writes the metadata schema that this image's
 # `airflow db migrate` creates on an empty database, as plain SQL, so that airflow-init can load it in one
-# transaction on a new stack (stack_helper.py load-schema-template) instead of importing Airflow and
+# transaction on a new stack (airflow_stack.init load-schema-template) instead of importing Airflow and
 # building every table from the ORM (about 3.5 CPU-seconds, plus 1.3 for FAB's roles, on every new stack).
 #
 # It runs the real thing, once, against a throw-away PostgreSQL of the stack's major version: `airflow db

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# docker-entrypoint.sh for the data-stack pgAdmin image (runs under tini).
+# Entrypoint of the data-stack pgAdmin image, installed as /usr/local/bin/docker-entrypoint.sh (runs
+# under tini).
 #
 # The stack's one entrypoint dialect, shared with the postgres and airflow
 # images: the skeleton of docker-library/postgres's docker-entrypoint.sh
@@ -38,60 +39,13 @@ ENTRYPOINT_NAME=pgadmin-entrypoint
 PGADMIN_DATA_DIR=/var/lib/pgadmin         # == DATA_DIR in config_system.py
 PGADMIN_CONFIG_DB="$PGADMIN_DATA_DIR/pgadmin4.db"
 PGADMIN_PYTHON=/opt/venv/bin/python3
-PGADMIN_HELPER=/usr/local/lib/pgadmin/entrypoint_helper.py
+PGADMIN_HELPER=/usr/local/lib/pgadmin/helper.py
 
-# --- entrypoint-common: begin ---------------------------------------------------------------------
-# This block is the same, byte for byte, in docker/postgres/docker-entrypoint.sh,
-# docker/airflow/entrypoint.sh and docker/pgadmin/entrypoint.sh; tests/static/entrypoints.test.ts
-# fails naming the file whose copy drifted. Change it in one file, then copy it to the other two.
-# Copies, not one shared file: each build context stays self-contained, so a plain
-# `docker build docker/<image>` and the lock scripts keep working without a second build context,
-# and each image keeps one entrypoint file that init scripts and health checks can source whole.
-
-# entrypoint_log LEVEL MESSAGE...: one line on stderr, "<UTC time> [<ENTRYPOINT_NAME>] [<LEVEL>] <message>".
-# Stderr, so that the stdout of a command run through an entrypoint (`airflow dags list -o json`) stays clean.
-entrypoint_log() {
-	local level=$1
-	shift
-	printf '%s [%s] [%s] %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${ENTRYPOINT_NAME:-entrypoint}" "$level" "$*" >&2
-}
-entrypoint_note() { entrypoint_log Note "$@"; }
-entrypoint_warn() { entrypoint_log Warn "$@"; }
-# entrypoint_error MESSAGE...: logs and exits 1. The message names the variable or file to fix, and how.
-entrypoint_error() {
-	entrypoint_log ERROR "$@"
-	exit 1
-}
-
-# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets), never both.
-# The file's content minus trailing newlines becomes VAR, and VAR_FILE is unset. VAR is exported when it
-# has a value, was set before, or a DEFAULT is given; otherwise it stays unset, so a program's own default
-# applies (an exported empty AIRFLOW__* variable would override Airflow's).
-file_env() {
-	local var=$1 file_var="${1}_FILE" value=${2:-}
-	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
-		entrypoint_error "both $var and $file_var are set (but are exclusive); set only one of them"
-	fi
-	if [ -n "${!var:-}" ]; then
-		value=${!var}
-	elif [ -n "${!file_var:-}" ]; then
-		if [ ! -r "${!file_var}" ] || [ -d "${!file_var}" ]; then
-			entrypoint_error "$file_var=${!file_var} is not a readable file for uid $(id -u) (groups $(id -G)); fix the mount or set $var instead"
-		fi
-		value=$(<"${!file_var}")
-	fi
-	if [ -n "$value" ] || [ "$#" -ge 2 ] || [ -n "${!var+set}" ]; then
-		export "$var"="$value"
-	fi
-	unset "$file_var"
-}
-
-# True when this file is being sourced (by an init script, a health check) rather than run: sourcing
-# defines the functions and runs nothing.
-_is_sourced() {
-	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = _is_sourced ] && [ "${FUNCNAME[1]}" = source ]
-}
-# --- entrypoint-common: end -----------------------------------------------------------------------
+# The functions every entrypoint shares (entrypoint_log/_note/_warn/_error, file_env, _is_sourced) live in one
+# file, docker/common/entrypoint-common.sh, which the image gets at build time from the `common` build context.
+# ENTRYPOINT_COMMON is for tests that source this file from a checkout (tests/static/entrypoints.test.ts).
+# shellcheck source=entrypoint-common.sh
+source "${ENTRYPOINT_COMMON:-/usr/local/lib/data-stack/entrypoint-common.sh}"
 
 pgadmin_is_true() {
 	case "${1,,}" in

@@ -66,7 +66,7 @@ describe("compose/celery.yml on top of the stack", () => {
   });
 
   it("configures the broker to persist every write and never evict", () => {
-    const entrypoint = readFileSync(path.join(COMPOSE_DIR, "..", "docker", "valkey", "valkey-entrypoint.sh"), "utf8");
+    const entrypoint = readFileSync(path.join(COMPOSE_DIR, "..", "docker", "valkey", "entrypoint.sh"), "utf8");
     expect(entrypoint).toMatch(/^\s*appendonly yes$/m);
     expect(entrypoint).toMatch(/^\s*maxmemory-policy noeviction$/m);
     expect(entrypoint).toMatch(/^\s*requirepass /m);
@@ -116,7 +116,7 @@ describe("compose/celery-worker-host.yml", () => {
     const worker = (await config(["celery-worker-host.yml"], { ...hosts, WORKER_LOG_PORT: "18793" })).services["airflow-worker"] as Service;
     expect(worker.ports?.map((port) => [port.host_ip, port.published, port.target])).toEqual([["192.0.2.20", "18793", 18793]]);
     expect(worker.environment?.AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT).toBe("18793");
-    expect(worker.environment?.AIRFLOW__CORE__HOSTNAME_CALLABLE).toBe("stack_helper.advertised_hostname");
+    expect(worker.environment?.AIRFLOW__CORE__HOSTNAME_CALLABLE).toBe("airflow_stack.hostname.advertised_hostname");
     expect(worker.environment?.AIRFLOW_ADVERTISED_HOSTNAME).toBe("192.0.2.20");
   });
 

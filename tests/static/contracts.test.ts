@@ -169,7 +169,7 @@ describe("secrets: secrets-init.sh's SECRETS table is the list", () => {
 });
 
 describe("Airflow components: tests/support/airflow-components.ts, compose and the image's health check agree", () => {
-  const healthcheck = read("docker/airflow/healthcheck.sh");
+  const healthcheck = read("docker/airflow/healthcheck");
   const jobTypes = new Map([...healthcheck.matchAll(/^\s*([a-z-]+)\)\s*job_type=(\w+)/gm)].map((match) => [match[1], match[2]]));
 
   it("runs each component in its service, with the image's health check for that component", () => {
@@ -183,10 +183,10 @@ describe("Airflow components: tests/support/airflow-components.ts, compose and t
 
   it("maps each component to the job type the health check asks the job table for", () => {
     for (const component of AIRFLOW_COMPONENTS) {
-      expect(jobTypes.get(component.command), `docker/airflow/healthcheck.sh: ${component.command}) job_type=…`).toBe(component.jobType);
+      expect(jobTypes.get(component.command), `docker/airflow/healthcheck: ${component.command}) job_type=…`).toBe(component.jobType);
     }
     const known = new Set<string>(AIRFLOW_COMPONENTS.map((component) => component.command));
     for (const command of jobTypes.keys())
-      expect(known, `healthcheck.sh checks '${command}': add it to AIRFLOW_COMPONENTS`).toContain(command);
+      expect(known, `docker/airflow/healthcheck checks '${command}': add it to AIRFLOW_COMPONENTS`).toContain(command);
   });
 });

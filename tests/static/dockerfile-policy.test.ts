@@ -3,7 +3,7 @@
 // this file used to check as well: `apt-get install --no-install-recommends` (DL3015), an exec-form ENTRYPOINT
 // (DL3025) and a last USER that is not root (DL3002). hadolint's own HEALTHCHECK rule (DL3057) judges every build
 // stage, so the one-health-check-in-the-runtime-stage rule stays here.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { describe, expect, it } from "vitest";
@@ -11,7 +11,7 @@ import { REPO_ROOT } from "../support/index.ts";
 
 const DOCKER_DIR = path.join(REPO_ROOT, "docker");
 const images = readdirSync(DOCKER_DIR, { withFileTypes: true })
-  .filter((entry) => entry.isDirectory())
+  .filter((entry) => entry.isDirectory() && existsSync(path.join(DOCKER_DIR, entry.name, "Dockerfile")))
   .map((entry) => entry.name);
 
 interface Stage {

@@ -1,6 +1,6 @@
 // The Airflow components the stack runs, each with its compose service, the command the image's entrypoint
 // takes, and the `job` row type it heartbeats as (the api-server has none). The image's health check
-// (docker/airflow/healthcheck.sh) maps the same commands to the same job types; tests/static/contracts.test.ts
+// (docker/airflow/healthcheck) maps the same commands to the same job types; tests/static/contracts.test.ts
 // fails when the two disagree.
 export interface AirflowComponent {
   readonly service: string;

@@ -19,7 +19,7 @@ export interface ComposeModel {
 
 export interface ComposeService {
   image?: string;
-  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
+  build?: { context: string; dockerfile?: string; args?: Record<string, string>; additional_contexts?: Record<string, string> };
   user?: string;
   restart?: string;
   read_only?: boolean;

@@ -20,10 +20,10 @@ export interface ImageSpec {
 
 /** The official images, for comparison: postgres:17 ~453 MB, apache/airflow slim ~500 MB, dpage/pgadmin4 ~380 MB. */
 export const IMAGES = [
-  { name: "postgres", service: "postgres", nonDependencyFile: "docker/postgres/docker-entrypoint.sh", budgetMB: 300 },
+  { name: "postgres", service: "postgres", nonDependencyFile: "docker/postgres/entrypoint.sh", budgetMB: 300 },
   { name: "airflow", service: "airflow-apiserver", nonDependencyFile: "docker/airflow/entrypoint.sh", budgetMB: 550 },
   { name: "pgadmin", service: "pgadmin", nonDependencyFile: "docker/pgadmin/entrypoint.sh", budgetMB: 350 },
-  { name: "valkey", service: "broker", nonDependencyFile: "docker/valkey/valkey-healthcheck.sh", budgetMB: 100, composeFile: "celery.yml" },
+  { name: "valkey", service: "broker", nonDependencyFile: "docker/valkey/healthcheck", budgetMB: 100, composeFile: "celery.yml" },
 ] as const satisfies readonly ImageSpec[];
 
 export type ImageName = (typeof IMAGES)[number]["name"];

@@ -8,7 +8,7 @@
 # docker_process_sql and the log functions, which works the same with the official postgres image.
 set -Eeuo pipefail
 
-# shellcheck source=../../../docker/postgres/docker-entrypoint.sh
+# shellcheck source=../../../docker/postgres/entrypoint.sh
 source /usr/local/bin/docker-entrypoint.sh
 ENTRYPOINT_NAME=10-stack-databases
 

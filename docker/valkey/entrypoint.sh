@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Entrypoint of the data-stack valkey image, installed as /usr/local/bin/docker-entrypoint.sh like every image's.
 # Starts valkey-server as a broker that keeps what it was given: append-only file in /data (fsync every
 # second), no eviction (a full broker refuses new tasks instead of silently dropping queued ones), and a
 # password required from every client.

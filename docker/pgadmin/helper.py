@@ -1,6 +1,6 @@
-"""Checks for docker-entrypoint.sh that need pgAdmin's own code or data.
+"""Checks for the entrypoint (entrypoint.sh) that need pgAdmin's own code or data.
 
-Installed as /usr/local/lib/pgadmin/entrypoint_helper.py and run with the
+Installed as /usr/local/lib/pgadmin/helper.py and run with the
 venv's interpreter. Every failure of a check prints one line naming what to
 fix and exits 1; only first-start writes to the data directory.
 
@@ -28,7 +28,7 @@ APP_DIR = os.environ.get(
 
 
 def fail(msg):
-    # The entrypoints' log format (entrypoint_log in entrypoint.sh).
+    # The entrypoints' log format (entrypoint_log in docker/common/entrypoint-common.sh).
     now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     print(f'{now} [pgadmin-entrypoint] [ERROR] {msg}', file=sys.stderr)
     sys.exit(1)

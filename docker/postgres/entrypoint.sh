@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Entrypoint of the data-stack postgres image. It keeps the official postgres image's contract and its
-# public function names (docker-library/postgres, docker-entrypoint.sh), so init scripts written for
-# that image work unchanged, including sourced ones that call docker_process_sql and friends:
+# Entrypoint of the data-stack postgres image, installed as /usr/local/bin/docker-entrypoint.sh: in the
+# repository it is entrypoint.sh like every image's entrypoint, in the image it keeps the official image's
+# name, on PATH, which init scripts and users call and source. It keeps the official postgres image's
+# contract and its public function names (docker-library/postgres, docker-entrypoint.sh), so init scripts
+# written for that image work unchanged, including sourced ones that call docker_process_sql and friends:
 #   POSTGRES_PASSWORD (required unless POSTGRES_HOST_AUTH_METHOD=trust), POSTGRES_USER (any role name,
 #   quoted wherever it is used), POSTGRES_DB, POSTGRES_INITDB_ARGS (each also as a *_FILE variant),
 #   POSTGRES_INITDB_WALDIR, POSTGRES_HOST_AUTH_METHOD, PGDATA, and on an empty data directory only
 #   /docker-entrypoint-initdb.d/* in name order: *.sh (run when executable, sourced otherwise), *.sql,
 #   *.sql.gz, *.sql.xz, *.sql.zst (through psql into POSTGRES_DB); anything else is ignored.
 #   Sourcing this file (`source docker-entrypoint.sh`) defines the functions and runs nothing.
-# Public functions, as upstream's: file_env, docker_setup_env, docker_create_db_directories,
-#   docker_verify_minimum_env, docker_init_database_dir, pg_setup_hba_conf, docker_temp_server_start,
+# Public functions, as upstream's (file_env and _is_sourced come from entrypoint-common.sh, which this file
+#   sources, so a script that sources this file gets them too): file_env, docker_setup_env,
+#   docker_create_db_directories, docker_verify_minimum_env, docker_init_database_dir, pg_setup_hba_conf, docker_temp_server_start,
 #   docker_temp_server_stop, docker_setup_db, docker_process_init_files, docker_process_sql (also as
 #   "${psql[@]}" inside init files), _pg_want_help, _is_sourced, _main.
 # What this image does differently (functions named stack_*):
@@ -24,58 +27,11 @@ set -Eeuo pipefail
 ENTRYPOINT_NAME=postgres-entrypoint
 INIT_DIR=/docker-entrypoint-initdb.d
 
-# --- entrypoint-common: begin ---------------------------------------------------------------------
-# This block is the same, byte for byte, in docker/postgres/docker-entrypoint.sh,
-# docker/airflow/entrypoint.sh and docker/pgadmin/entrypoint.sh; tests/static/entrypoints.test.ts
-# fails naming the file whose copy drifted. Change it in one file, then copy it to the other two.
-# Copies, not one shared file: each build context stays self-contained, so a plain
-# `docker build docker/<image>` and the lock scripts keep working without a second build context,
-# and each image keeps one entrypoint file that init scripts and health checks can source whole.
-
-# entrypoint_log LEVEL MESSAGE...: one line on stderr, "<UTC time> [<ENTRYPOINT_NAME>] [<LEVEL>] <message>".
-# Stderr, so that the stdout of a command run through an entrypoint (`airflow dags list -o json`) stays clean.
-entrypoint_log() {
-	local level=$1
-	shift
-	printf '%s [%s] [%s] %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${ENTRYPOINT_NAME:-entrypoint}" "$level" "$*" >&2
-}
-entrypoint_note() { entrypoint_log Note "$@"; }
-entrypoint_warn() { entrypoint_log Warn "$@"; }
-# entrypoint_error MESSAGE...: logs and exits 1. The message names the variable or file to fix, and how.
-entrypoint_error() {
-	entrypoint_log ERROR "$@"
-	exit 1
-}
-
-# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets), never both.
-# The file's content minus trailing newlines becomes VAR, and VAR_FILE is unset. VAR is exported when it
-# has a value, was set before, or a DEFAULT is given; otherwise it stays unset, so a program's own default
-# applies (an exported empty AIRFLOW__* variable would override Airflow's).
-file_env() {
-	local var=$1 file_var="${1}_FILE" value=${2:-}
-	if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
-		entrypoint_error "both $var and $file_var are set (but are exclusive); set only one of them"
-	fi
-	if [ -n "${!var:-}" ]; then
-		value=${!var}
-	elif [ -n "${!file_var:-}" ]; then
-		if [ ! -r "${!file_var}" ] || [ -d "${!file_var}" ]; then
-			entrypoint_error "$file_var=${!file_var} is not a readable file for uid $(id -u) (groups $(id -G)); fix the mount or set $var instead"
-		fi
-		value=$(<"${!file_var}")
-	fi
-	if [ -n "$value" ] || [ "$#" -ge 2 ] || [ -n "${!var+set}" ]; then
-		export "$var"="$value"
-	fi
-	unset "$file_var"
-}
-
-# True when this file is being sourced (by an init script, a health check) rather than run: sourcing
-# defines the functions and runs nothing.
-_is_sourced() {
-	[ "${#FUNCNAME[@]}" -ge 2 ] && [ "${FUNCNAME[0]}" = _is_sourced ] && [ "${FUNCNAME[1]}" = source ]
-}
-# --- entrypoint-common: end -----------------------------------------------------------------------
+# The functions every entrypoint shares (entrypoint_log/_note/_warn/_error, file_env, _is_sourced) live in one
+# file, docker/common/entrypoint-common.sh, which the image gets at build time from the `common` build context.
+# ENTRYPOINT_COMMON is for tests that source this file from a checkout (tests/static/entrypoints.test.ts).
+# shellcheck source=entrypoint-common.sh
+source "${ENTRYPOINT_COMMON:-/usr/local/lib/data-stack/entrypoint-common.sh}"
 
 # Loads the settings the other functions use; call it first.
 docker_setup_env() {
