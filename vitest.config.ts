@@ -28,7 +28,7 @@ const GATE_WORKERS = 4;
 const gatePool = { maxWorkers: GATE_WORKERS, isolate: false };
 
 const dockerBacked = {
-  globalSetup: ["tests/support/global-setup.ts"],
+  globalSetup: ["tests/support/internal/global-setup.ts"],
   testTimeout: 300_000,
   hookTimeout: 300_000,
 };
@@ -60,7 +60,7 @@ export default defineConfig({
   test: {
     // The stack's teardown saves every service's log and removes its containers and volumes.
     teardownTimeout: 180_000,
-    reporters: ["default", "junit", "./tests/support/time-report.ts", ...(process.env.GITHUB_ACTIONS ? ["github-actions"] : [])],
+    reporters: ["default", "junit", "./tests/support/internal/time-report.ts", ...(process.env.GITHUB_ACTIONS ? ["github-actions"] : [])],
     outputFile: { junit: "test-results/junit.xml" },
     projects: [
       { test: { name: "static", include: ["tests/static/**/*.test.ts"], testTimeout: 60_000, ...gatePool } },
@@ -68,7 +68,7 @@ export default defineConfig({
         test: {
           ...dockerBacked,
           name: "images",
-          include: ["tests/images/**/*.test.ts"],
+          include: ["tests/images/**/*.test.ts", "tests/support/internal/**/*.test.ts"],
           env: { STACK_SERVICES: "none" },
           ...gatePool,
         },

@@ -4,9 +4,9 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
-import { describeDocker, docker } from "../support/index.ts";
-import { markKept, removeAbandonedTestProjects } from "../support/leftovers.ts";
-import { ownerId } from "../support/settings.ts";
+import { describeDocker, docker, projectResources } from "../index.ts";
+import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
+import { ownerId } from "../settings.ts";
 
 /** A pid that existed a moment ago and exists no more. */
 function deadPid(): number {
@@ -30,8 +30,7 @@ async function fakeProject(owner: string, pid: number): Promise<string> {
 }
 
 async function volumesOf(name: string): Promise<string[]> {
-  const { stdout } = await docker(["volume", "ls", "--quiet", "--filter", `label=com.docker.compose.project=${name}`]);
-  return stdout.split("\n").filter(Boolean);
+  return (await projectResources(name)).volumes;
 }
 
 describeDocker("the sweep of abandoned runs", () => {

@@ -6,8 +6,8 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { composeDownSync, type ComposeProject } from "../../tests/support/compose.ts";
-import { onInterrupt } from "../../tests/support/interrupts.ts";
+import { type ComposeProject } from "../tests/support/index.ts";
+import { composeDownSync, onInterrupt } from "../tests/support/internal/index.ts";
 
 interface EditedFile {
   readonly original: Buffer;
