@@ -37,7 +37,6 @@ export { containerCpuSeconds, meanCpuShare } from "./container-cpu.ts";
 export {
   type ContainerInspect,
   execIn,
-  healthOf,
   inspect,
   projectContainers,
   projectFilter,
@@ -49,22 +48,17 @@ export { minimalDagSource, prepareDagFolderCopy, REPOSITORY_DAGS_DIR, writableDa
 export {
   checkDagFiles,
   type DagFileCheck,
-  type DagRun,
   describeImportError,
   expectRunSucceeded,
   FAILED_TASK_LOG_LINES,
   type FinishedRun,
   rawTaskLog,
-  type RunRef,
   runDagToEnd,
-  type TaskInstance,
   taskInstances,
   taskLog,
-  taskLogEntries,
   taskStates,
   triggerDag,
   type TriggeredRun,
-  waitForDag,
   waitForRunEnd,
   xcom,
 } from "./dag-kit.ts";
@@ -80,6 +74,6 @@ export { eventually, Polling } from "./polling.ts";
 export { postgresClient, withPostgres } from "./postgres.ts";
 export { fernetKey, password, SECRETS } from "./secrets.ts";
 export { freshSettings, type StackSettings } from "./settings.ts";
-export { describeDocker, describeStack, type SideStack } from "./shared-stack.ts";
-export { container, endpoint, httpUrl, logins, projectOf, service, variable, type StackInfo } from "./stack-info.ts";
+export { describeDocker, describeStack } from "./shared-stack.ts";
+export { container, httpUrl, logins, projectOf, type StackInfo, variable } from "./stack-info.ts";
 export { StartedDataStack } from "./started-data-stack.ts";
