@@ -24,7 +24,7 @@ function filesUnder(directory: string, extensions: readonly string[]): string[] 
 }
 
 /** The module specifiers a TypeScript source imports or re-exports, static and dynamic. */
-export function importedSpecifiers(source: string): string[] {
+function importedSpecifiers(source: string): string[] {
   const found = [
     ...source.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"/gms),
     ...source.matchAll(/^\s*import\s+"([^"]+)"/gm),
@@ -37,7 +37,7 @@ export function importedSpecifiers(source: string): string[] {
  * What is wrong with the imports of `file` (relative to the repository): each import of a support module other
  * than the entries `allowed`, as "file: import "specifier" (what to do)".
  */
-export function importViolations(file: string, source: string, allowed: readonly string[]): string[] {
+function importViolations(file: string, source: string, allowed: readonly string[]): string[] {
   const violations: string[] = [];
   for (const specifier of importedSpecifiers(source)) {
     if (!specifier.startsWith(".")) continue;
