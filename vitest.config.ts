@@ -3,6 +3,7 @@
 //   the gate, `npm test` (budget: 90 s warm), every project but those of the resilience tier:
 //     static      tests/static      no Docker engine
 //     images      tests/images      the built images and an engine, no shared stack
+//                 tests/support/internal/*.test.ts   the harness plumbing's own tests (reaper, sweep), same needs
 //     stack       tests/stack       the shared stack, booted once per run by globalSetup; tests/dags run on it too.
 //                 tests/dags        Files leave the stack as they found it, so they run at the same time.
 //   the resilience tier, `npm run test:resilience` (budget: 300 s warm): what kills, restores, migrates or scales

@@ -1,4 +1,4 @@
-// The sweep of abandoned runs (tests/support/leftovers.ts) removes a dead run's project only when it can tell
+// The sweep of abandoned runs (tests/support/internal/leftovers.ts) removes a dead run's project only when it can tell
 // the run is dead: its owner (machine and PID namespace) is this process's and its pid is gone. A project of
 // another owner — a live run in another container sharing this engine — and a stack kept on purpose stay.
 import { spawnSync } from "node:child_process";
