@@ -3,6 +3,7 @@
 //   the gate, `npm test` (budget: 90 s warm), every project but those of the resilience tier:
 //     static      tests/static      no Docker engine
 //     images      tests/images      the built images and an engine, no shared stack
+//                 tests/support/internal/*.test.ts   the harness plumbing's own tests (reaper, sweep), same needs
 //     stack       tests/stack       the shared stack, booted once per run by globalSetup; tests/dags run on it too.
 //                 tests/dags        Files leave the stack as they found it, so they run at the same time.
 //   the resilience tier, `npm run test:resilience` (budget: 300 s warm): what kills, restores, migrates or scales
@@ -28,7 +29,7 @@ const GATE_WORKERS = 4;
 const gatePool = { maxWorkers: GATE_WORKERS, isolate: false };
 
 const dockerBacked = {
-  globalSetup: ["tests/support/global-setup.ts"],
+  globalSetup: ["tests/support/internal/global-setup.ts"],
   testTimeout: 300_000,
   hookTimeout: 300_000,
 };
@@ -60,7 +61,7 @@ export default defineConfig({
   test: {
     // The stack's teardown saves every service's log and removes its containers and volumes.
     teardownTimeout: 180_000,
-    reporters: ["default", "junit", "./tests/support/time-report.ts", ...(process.env.GITHUB_ACTIONS ? ["github-actions"] : [])],
+    reporters: ["default", "junit", "./tests/support/internal/time-report.ts", ...(process.env.GITHUB_ACTIONS ? ["github-actions"] : [])],
     outputFile: { junit: "test-results/junit.xml" },
     projects: [
       { test: { name: "static", include: ["tests/static/**/*.test.ts"], testTimeout: 60_000, ...gatePool } },
@@ -68,7 +69,7 @@ export default defineConfig({
         test: {
           ...dockerBacked,
           name: "images",
-          include: ["tests/images/**/*.test.ts"],
+          include: ["tests/images/**/*.test.ts", "tests/support/internal/**/*.test.ts"],
           env: { STACK_SERVICES: "none" },
           ...gatePool,
         },

@@ -13,36 +13,38 @@ import { isDeepStrictEqual } from "node:util";
 import axios, { type AxiosInstance } from "axios";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
-  containerOf,
-  dockerHostGateway,
-  runEnd,
-  startCeleryStack,
-  taskHistory,
-  taskInstances,
-  taskLog,
-  triggerDag,
-  waitForHealthyWorkers,
-  workerContainers,
-  WorkerHostProject,
-  type WorkerContainer,
-} from "../support/celery.ts";
-import {
   airflowApi,
+  CELERY_PARSE_TIMEOUT_MS,
+  CELERY_RUN_TIMEOUT_MS,
   CommandError,
   compose,
+  containerOf,
   type ContainerInspect,
   describeDocker,
   docker,
+  dockerHostGateway,
   eventually,
   httpUrl,
   logins,
+  projectContainers,
   projectOf,
+  projectResources,
+  rawTaskLog,
   recordFigure,
   SECRETS,
   type StackInfo,
   type StartedDataStack,
+  startCeleryStack,
+  taskHistory,
+  taskInstances,
+  triggerDag,
   variable,
+  waitForHealthyWorkers,
+  waitForRunEnd,
   withPostgres,
+  workerContainers,
+  WorkerHostProject,
+  type WorkerContainer,
 } from "../support/index.ts";
 
 const WORKERS = 3;
@@ -70,7 +72,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     recordFigure("celery stack: up to healthy", Math.round(upToHealthy), "s", { workers: ready.length });
     recordFigure("celery stack: up to flower healthy", Math.round(info.secondsToHealthy.flower ?? Number.NaN), "s");
     api = await airflowApi(info);
-    const { stdout } = await docker(["stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", ...(await projectContainers())]);
+    const { stdout } = await docker(["stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", ...(await runningContainerNames())]);
     const memory = stdout
       .split("\n")
       .filter(Boolean)
@@ -88,14 +90,11 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
 
   /** Leftovers of the project, by kind: what `down` must have removed. */
   async function leftovers(): Promise<Record<string, string[]>> {
-    const label = `label=com.docker.compose.project=${project}`;
-    const list = async (args: string[]) => (await docker([...args, "--filter", label, "--quiet"])).stdout.split("\n").filter(Boolean);
-    return { containers: await list(["ps", "--all"]), networks: await list(["network", "ls"]), volumes: await list(["volume", "ls"]) };
+    return projectResources(project);
   }
 
-  async function projectContainers(): Promise<string[]> {
-    const { stdout } = await docker(["ps", "--filter", `label=com.docker.compose.project=${project}`, "--format", "{{.Names}}"]);
-    return stdout.split("\n").filter(Boolean);
+  async function runningContainerNames(): Promise<string[]> {
+    return (await projectContainers(project)).map((entry) => entry.name);
   }
 
   it("registers every worker with the broker, each consuming its queue", async () => {
@@ -178,20 +177,20 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
   }, 300_000);
 
   it("spreads 6 parallel tasks over several workers and serves every task's log through the REST API", async () => {
-    const runId = await triggerDag(api, "celery_fanout");
+    const run = await triggerDag(api, "celery_fanout", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     // While they run, the api-server reads each log from its worker's log server (port 8793), signed with
     // the shared secret key: a 403 or an unreachable worker shows up in the log's sources.
     const running = await eventually(
       "the fan-out tasks to run",
       async () => {
-        const rows = await taskInstances(info, "celery_fanout", runId);
+        const rows = await taskInstances(api, run);
         const active = rows.filter((row) => row.state === "running" && row.hostname);
         return active.length >= 2 ? active : undefined;
       },
       { timeoutMs: 300_000, intervalMs: 1_000 },
     );
     for (const row of running) {
-      const log = await taskLog(api, "celery_fanout", runId, row.task_id, row.try_number);
+      const log = await rawTaskLog(api, run, row.task_id, { tryNumber: row.try_number });
       expect(log.status, row.task_id).toBe(200);
       expect(log.text, `${row.task_id}: served by its worker`).toContain(
         `http://${row.hostname}:${variable(info, "WORKER_LOG_PORT")}/log/`,
@@ -199,47 +198,47 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       expect(log.text).not.toMatch(/Could not read served logs|same 'secret_key'/);
     }
 
-    expect(await runEnd(api, "celery_fanout", runId)).toBe("success");
-    const rows = await taskInstances(info, "celery_fanout", runId);
+    expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
+    const rows = await taskInstances(api, run);
     expect(rows).toHaveLength(6);
     const hostnames = new Set(rows.map((row) => row.hostname));
     expect(hostnames.size).toBeGreaterThanOrEqual(2);
     const defaultWorkers = (await workerContainers(project)).filter((worker) => worker.service === "airflow-worker");
     for (const hostname of hostnames) expect(defaultWorkers.map((worker) => worker.hostname)).toContain(hostname);
     for (const row of rows) {
-      const log = await taskLog(api, "celery_fanout", runId, row.task_id, row.try_number);
+      const log = await rawTaskLog(api, run, row.task_id, { tryNumber: row.try_number });
       expect(log.status, row.task_id).toBe(200);
       expect(log.text, row.task_id).toContain(`celery-test: running on ${row.hostname}`);
     }
   }, 600_000);
 
   it("runs a task on the queue `special` only on the worker that serves that queue", async () => {
-    const runId = await triggerDag(api, "celery_queues");
-    expect(await runEnd(api, "celery_queues", runId)).toBe("success");
-    const rows = Object.fromEntries((await taskInstances(info, "celery_queues", runId)).map((row) => [row.task_id, row]));
+    const run = await triggerDag(api, "celery_queues", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
+    expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
+    const rows = Object.fromEntries((await taskInstances(api, run)).map((row) => [row.task_id, row]));
     expect(rows.on_special?.queue).toBe("special");
     expect((await workerByHostname(rows.on_special?.hostname ?? "")).service).toBe("airflow-worker-special");
     expect((await workerByHostname(rows.on_default?.hostname ?? "")).service).toBe("airflow-worker");
   }, 600_000);
 
   it("retries the task of a SIGKILLed worker on another worker, and the run succeeds", async () => {
-    const runId = await triggerDag(api, "celery_failover");
+    const run = await triggerDag(api, "celery_failover", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     const first = await eventually(
       "the first try to run on a worker",
       async () => {
-        const [row] = await taskInstances(info, "celery_failover", runId);
+        const [row] = await taskInstances(api, run);
         return row?.state === "running" && row.hostname ? row : undefined;
       },
       { timeoutMs: 300_000, intervalMs: 1_000 },
     );
-    const victim = await workerByHostname(first.hostname);
+    const victim = await workerByHostname(first.hostname ?? "");
     const killedAt = Date.now();
     await docker(["kill", "--signal", "KILL", victim.name]);
 
     const retried = await eventually(
       "the task to succeed on another worker",
       async () => {
-        const [row] = await taskInstances(info, "celery_failover", runId);
+        const [row] = await taskInstances(api, run);
         return row?.state === "success" ? row : undefined;
       },
       { timeoutMs: 400_000, intervalMs: 1_000 },
@@ -247,10 +246,10 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     recordFigure("celery: worker SIGKILL to its task succeeding elsewhere", Math.round((Date.now() - killedAt) / 1000), "s", {
       heartbeatTimeoutSeconds: 30,
     });
-    expect(await runEnd(api, "celery_failover", runId)).toBe("success");
+    expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     expect(retried.try_number).toBe(2);
     expect(retried.hostname).not.toBe(victim.hostname);
-    const history = await taskHistory(info, "celery_failover", runId);
+    const history = await taskHistory(info, run);
     expect(history.map((row) => [row.try_number, row.hostname])).toContainEqual([1, victim.hostname]);
 
     // Back to full strength for the next tests: Docker does not restart a container killed by hand.
@@ -277,18 +276,17 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     };
 
     // Fill every slot of the default queue, so the next run's tasks wait in the broker.
-    const blockers = await triggerDag(api, "celery_blockers");
+    const blockers = await triggerDag(api, "celery_blockers", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     await eventually(
       "the 4 blockers to occupy every default slot",
-      async () =>
-        (await taskInstances(info, "celery_blockers", blockers)).filter((row) => row.state === "running").length === 4 ? true : undefined,
+      async () => ((await taskInstances(api, blockers)).filter((row) => row.state === "running").length === 4 ? true : undefined),
       { timeoutMs: 300_000, intervalMs: 1_000 },
     );
-    const runId = await triggerDag(api, "celery_exactly_once");
+    const run = await triggerDag(api, "celery_exactly_once", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     const waiting = await eventually(
       "the 6 tasks to wait in the broker",
       async () => {
-        const queued = (await taskInstances(info, "celery_exactly_once", runId)).filter((row) => row.state === "queued").length;
+        const queued = (await taskInstances(api, run)).filter((row) => row.state === "queued").length;
         const inBroker = await queueLength();
         return queued === 6 && inBroker >= 6 ? inBroker : undefined;
       },
@@ -303,8 +301,8 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       await eventually("the broker to answer", async () => queueLength().catch(() => undefined), { timeoutMs: 60_000 }),
     ).toBeGreaterThanOrEqual(6);
 
-    expect(await runEnd(api, "celery_exactly_once", runId)).toBe("success");
-    expect(await runEnd(api, "celery_blockers", blockers)).toBe("success");
+    expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
+    expect((await waitForRunEnd(api, blockers, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     const rows = await withPostgres(
       info,
       logins(info).warehouse,
@@ -312,7 +310,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
         (
           await client.query<{ task_index: number; copies: string; tries: string }>(
             "SELECT task_index, count(*) AS copies, max(try_number) AS tries FROM public.celery_exactly_once WHERE run_id = $1 GROUP BY task_index ORDER BY task_index",
-            [runId],
+            [run.dag_run_id],
           )
         ).rows,
     );
@@ -334,10 +332,10 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
         { timeoutMs: 240_000, intervalMs: 5_000 },
       );
     }
-    const after = await triggerDag(api, "celery_fanout");
-    expect(await runEnd(api, "celery_fanout", after)).toBe("success");
+    const after = await triggerDag(api, "celery_fanout", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
+    expect((await waitForRunEnd(api, after, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     const defaultWorkers = (await workerContainers(project)).filter((worker) => worker.service === "airflow-worker");
-    const usedHosts = new Set((await taskInstances(info, "celery_fanout", after)).map((row) => row.hostname));
+    const usedHosts = new Set((await taskInstances(api, after)).map((row) => row.hostname));
     expect([...usedHosts].sort(), "every default worker takes tasks after the broker restart").toEqual(
       defaultWorkers.map((worker) => worker.hostname).sort(),
     );
@@ -368,9 +366,9 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       expect(networks).toBe(`${remote.name}_workers`);
       const remoteHostname = (await docker(["inspect", "--format", "{{.Config.Hostname}}", remoteName])).stdout.trim();
 
-      const runId = await triggerDag(api, "celery_remote");
-      expect(await runEnd(api, "celery_remote", runId)).toBe("success");
-      const rows = await taskInstances(info, "celery_remote", runId);
+      const run = await triggerDag(api, "celery_remote", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
+      expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
+      const rows = await taskInstances(api, run);
       // Each task records the address the worker host advertises, where the api-server finds its log server.
       expect(rows.map((row) => [row.task_id, row.queue, row.hostname])).toEqual([
         ["remote_0", "remote", workerHost],
@@ -381,7 +379,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       const source = `http://${workerHost}:${logPort}/log/`;
       const urls: string[] = [];
       for (const row of rows) {
-        const log = await taskLog(api, "celery_remote", runId, row.task_id, row.try_number);
+        const log = await rawTaskLog(api, run, row.task_id, { tryNumber: row.try_number });
         expect(log.status, row.task_id).toBe(200);
         expect(log.text, `${row.task_id}: read from the worker host`).toContain(source);
         expect(log.text, row.task_id).toContain(`celery-test: running on ${remoteHostname}`);
@@ -428,8 +426,8 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     expect(JSON.parse(env)).toContain(`AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=${timeout}`);
 
     const started = Date.now();
-    const stuck = await triggerDag(api, "celery_stuck");
-    const waited = await triggerDag(api, "celery_queue_wait");
+    const stuck = await triggerDag(api, "celery_stuck", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
+    const waited = await triggerDag(api, "celery_queue_wait", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     const stuckEvents = async (dagId: string, runId: string) => {
       const response = await api.get("/api/v2/eventLogs", {
         params: { dag_id: dagId, run_id: runId, event_pattern: "stuck in queued", order_by: "when", limit: 100 },
@@ -439,7 +437,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     };
 
     // 3 tasks of 10 s on the 2 slots of the `special` worker: one waits in the broker, less than the timeout.
-    expect(await runEnd(api, "celery_queue_wait", waited)).toBe("success");
+    expect((await waitForRunEnd(api, waited, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     const waits = await withPostgres(
       info,
       logins(info).airflow,
@@ -447,7 +445,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
         (
           await client.query<{ task_id: string; state: string; try_number: number; wait: number }>(
             "SELECT task_id, state, try_number, EXTRACT(EPOCH FROM start_date - queued_dttm)::float AS wait FROM task_instance WHERE dag_id = 'celery_queue_wait' AND run_id = $1 ORDER BY task_id",
-            [waited],
+            [waited.dag_run_id],
           )
         ).rows,
     );
@@ -456,14 +454,14 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     recordFigure("celery: longest queue wait that ran fine (task_queued_timeout 30 s)", Math.round(longest), "s");
     expect(longest, "a task waited in the broker for a free slot").toBeGreaterThanOrEqual(5);
     expect(longest).toBeLessThan(timeout);
-    expect(await stuckEvents("celery_queue_wait", waited)).toEqual([]);
+    expect(await stuckEvents("celery_queue_wait", waited.dag_run_id)).toEqual([]);
 
     // A task on a queue no worker serves: revoked and set back to scheduled twice, then failed; its 2 retries unused.
-    expect(await runEnd(api, "celery_stuck", stuck)).toBe("failed");
+    expect((await waitForRunEnd(api, stuck, CELERY_RUN_TIMEOUT_MS)).state).toBe("failed");
     recordFigure("celery: task on an unserved queue to failed (task_queued_timeout 30 s)", Math.round((Date.now() - started) / 1000), "s");
-    const [row] = await taskInstances(info, "celery_stuck", stuck);
+    const [row] = await taskInstances(api, stuck);
     expect([row?.task_id, row?.state, row?.try_number]).toEqual(["nobody_serves", "failed", 1]);
-    const events = await stuckEvents("celery_stuck", stuck);
+    const events = await stuckEvents("celery_stuck", stuck.dag_run_id);
     expect(events.map((event) => event.event)).toEqual([
       "stuck in queued reschedule",
       "stuck in queued reschedule",
@@ -479,7 +477,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
   }, 600_000);
 
   it("runs hardened like the default stack: non-root, read-only, no capabilities, limits, no secret in the environment", async () => {
-    const names = await projectContainers();
+    const names = await runningContainerNames();
     const details = JSON.parse((await docker(["inspect", ...names])).stdout) as ContainerInspect[];
     const secrets = SECRETS.map((entry) => variable(info, entry.variable));
     const published: string[] = [];

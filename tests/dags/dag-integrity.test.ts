@@ -3,9 +3,7 @@
 // A new DAG file needs nothing here; it is picked up by name.
 import { readdirSync } from "node:fs";
 import { beforeAll, expect, it } from "vitest";
-import { REPOSITORY_DAGS_DIR } from "../support/dag-folder.ts";
-import { checkDagFiles, describeImportError, type DagFileCheck } from "../support/dag-kit.ts";
-import { describeStack, imageRef } from "../support/index.ts";
+import { checkDagFiles, type DagFileCheck, describeImportError, describeStack, imageRef, REPOSITORY_DAGS_DIR } from "../support/index.ts";
 
 const pythonFiles = (readdirSync(REPOSITORY_DAGS_DIR, { recursive: true, encoding: "utf8" }) as string[])
   .filter((file) => file.endsWith(".py") && !file.includes("__pycache__"))

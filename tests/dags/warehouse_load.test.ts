@@ -7,9 +7,19 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { REPOSITORY_DAGS_DIR } from "../support/dag-folder.ts";
-import { expectRunSucceeded, runDagToEnd, taskLog, taskStates, xcom, type FinishedRun } from "../support/dag-kit.ts";
-import { airflowApi, describeStack, logins, withPostgres } from "../support/index.ts";
+import {
+  airflowApi,
+  describeStack,
+  expectRunSucceeded,
+  type FinishedRun,
+  logins,
+  REPOSITORY_DAGS_DIR,
+  runDagToEnd,
+  taskLog,
+  taskStates,
+  withPostgres,
+  xcom,
+} from "../support/index.ts";
 
 const DAG_ID = "warehouse_load";
 

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
-import { describeDocker, docker, REPO_ROOT, STACK_LOG_ROOT } from "../support/index.ts";
+import { describeDocker, projectContainers, projectResources, REPO_ROOT, STACK_LOG_ROOT } from "../support/index.ts";
 
 interface FixtureRun {
   exitCode: number | null;
@@ -51,13 +51,8 @@ function runFixture(mode: "fail" | "hang", env: Record<string, string> = {}): Pr
 }
 
 async function resourcesOf(projectName: string): Promise<string[]> {
-  const filter = ["--filter", `label=com.docker.compose.project=${projectName}`];
-  const listings = await Promise.all([
-    docker(["ps", "--all", "--quiet", ...filter]),
-    docker(["network", "ls", "--quiet", ...filter]),
-    docker(["volume", "ls", "--quiet", ...filter]),
-  ]);
-  return listings.flatMap(({ stdout }) => stdout.split("\n").filter(Boolean));
+  const { containers, networks, volumes } = await projectResources(projectName);
+  return [...containers, ...networks, ...volumes];
 }
 
 describeDocker("teardown hygiene", () => {
@@ -95,8 +90,7 @@ describeDocker("teardown hygiene", () => {
     const remove = /Remove it:\s+(.+)$/m.exec(run.output)?.[1] ?? "";
     expect(remove, run.output).toContain(`docker compose -p ${run.projectName}`);
     try {
-      const running = await docker(["ps", "--quiet", "--filter", `label=com.docker.compose.project=${run.projectName}`]);
-      expect(running.stdout.trim().split("\n").filter(Boolean).length).toBeGreaterThan(0);
+      expect((await projectContainers(run.projectName)).length).toBeGreaterThan(0);
     } finally {
       await run_(remove);
     }

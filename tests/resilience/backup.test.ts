@@ -8,11 +8,11 @@ import os from "node:os";
 import path from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "../support/backup.ts";
-import { triggerDag } from "../support/dag-kit.ts";
 import {
   airflowApi,
   airflowToken,
+  backupCommand,
+  backupSets,
   compose,
   DataStackEnvironment,
   describeStack,
@@ -26,12 +26,20 @@ import {
   PgAdminSession,
   postgresClient,
   projectOf,
+  projectResources,
   recordFigure,
-  runDag,
+  refusedBackupCommand,
+  repositoryBytes,
+  restoreTarget,
+  runDagToEnd,
   SECRETS,
+  sleep,
   type StackInfo,
   type StackSettings,
   type StartedDataStack,
+  taskInstances,
+  triggerDag,
+  waitForRunEnd,
   withPostgres,
 } from "../support/index.ts";
 
@@ -225,14 +233,7 @@ describeStack("backups and restore", (mainStack) => {
         const project = new DataStackEnvironment(target).project;
         const output = await refusedBackupCommand(project, ["import", file]);
         expect(output).toMatch(/is truncated or damaged \(not a complete export\); nothing was changed/);
-        const { stdout: volumes } = await docker([
-          "volume",
-          "ls",
-          "--quiet",
-          "--filter",
-          `label=com.docker.compose.project=${target.projectName}`,
-        ]);
-        expect(volumes.trim()).toBe("");
+        expect((await projectResources(target.projectName)).volumes).toEqual([]);
         await expectDataIntact();
       } finally {
         await rm(directory, { recursive: true, force: true });
@@ -319,8 +320,8 @@ describeStack("backups and restore", (mainStack) => {
     let environment: DataStackEnvironment | undefined;
     try {
       const api = await airflowApi(stack.info);
-      expect((await runDag(api, "warehouse_load")).state).toBe("success");
-      expect((await runDag(api, "warehouse_load")).state).toBe("success");
+      expect((await runDagToEnd(api, "warehouse_load", { parseTimeoutMs: 120_000, timeoutMs: 180_000 })).run.state).toBe("success");
+      expect((await runDagToEnd(api, "warehouse_load", { parseTimeoutMs: 120_000, timeoutMs: 180_000 })).run.state).toBe("success");
       const before = await metadataAndWarehouse(stack.info);
       expect(before.dagRuns.length).toBe(2);
       expect(before.warehouse.length).toBe(60);
@@ -375,17 +376,13 @@ describeStack("backups and restore", (mainStack) => {
       }
     })();
     const api = await airflowApi(info);
-    const runId = (await triggerDag(api, "warehouse_load", { parseTimeoutMs: 120_000 })).dag_run_id;
+    const run = await triggerDag(api, "warehouse_load", { parseTimeoutMs: 120_000 });
     try {
       // The backup starts once a task of the run has started, so the load happens while it copies.
       await eventually(
         "a task of warehouse_load to start",
-        async () => {
-          const { data } = await api.get<{ task_instances: Array<{ state: string | null }> }>(
-            `/api/v2/dags/warehouse_load/dagRuns/${encodeURIComponent(runId)}/taskInstances`,
-          );
-          return data.task_instances.some((task) => task.state === "running" || task.state === "success") ? true : undefined;
-        },
+        async () =>
+          (await taskInstances(api, run)).some((task) => task.state === "running" || task.state === "success") ? true : undefined,
         { intervalMs: 250 },
       );
       const backup = await backupCommand(project, ["backup", "full"]);
@@ -396,15 +393,7 @@ describeStack("backups and restore", (mainStack) => {
       await writer;
       await client.end();
     }
-    const finished = await eventually(
-      `run ${runId} to finish`,
-      async () => {
-        const { data } = await api.get<{ state: string }>(`/api/v2/dags/warehouse_load/dagRuns/${encodeURIComponent(runId)}`);
-        return data.state === "success" || data.state === "failed" ? data.state : undefined;
-      },
-      { timeoutMs: 240_000, intervalMs: 2_000 },
-    );
-    expect(finished).toBe("success");
+    expect((await waitForRunEnd(api, run, 240_000)).state).toBe("success");
     const sets = await backupSets(project);
     const end = sets.at(-1)?.timestamp.stop ?? 0;
     const beforeEnd = acknowledged.filter((commit) => commit.at < end).map((commit) => commit.token);

@@ -13,7 +13,7 @@ import {
   logins,
   projectOf,
   recordFigure,
-  runDag,
+  runDagToEnd,
   waitForHealthy,
   withPostgres,
 } from "../support/index.ts";
@@ -78,7 +78,7 @@ describeStack("resilience", (stack) => {
     for (const { service } of AIRFLOW_COMPONENTS) await waitForHealthy(stack, service);
     recordFigure("airflow.recovery_after_postgres_restart", (Date.now() - started) / 1000, "s");
 
-    const run = await runDag(await airflowApi(stack), "warehouse_load");
+    const { run } = await runDagToEnd(await airflowApi(stack), "warehouse_load", { parseTimeoutMs: 120_000, timeoutMs: 180_000 });
     expect(run.state).toBe("success");
   });
 });

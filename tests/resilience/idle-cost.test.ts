@@ -2,8 +2,7 @@
 // of a core. It needs a stack nothing else is using, so it runs in the resilience tier, whose files take turns,
 // and not in the gate, whose files share the stack at once. The benchmark holds the 5 % goal.
 import { expect, it } from "vitest";
-import { meanCpuShare } from "../support/container-cpu.ts";
-import { container, describeStack, recordFigure } from "../support/index.ts";
+import { container, describeStack, meanCpuShare, recordFigure } from "../support/index.ts";
 
 const IDLE_SECONDS = Number(process.env.STACK_IDLE_SECONDS ?? 30);
 

@@ -5,8 +5,16 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { expect, it } from "vitest";
-import type { TriggeredRun } from "../support/dag-kit.ts";
-import { airflowApi, describeStack, chromiumForTest, httpUrl, launchChromium, logins, REPO_ROOT } from "../support/index.ts";
+import {
+  airflowApi,
+  chromiumForTest,
+  describeStack,
+  httpUrl,
+  launchChromium,
+  logins,
+  REPO_ROOT,
+  type TriggeredRun,
+} from "../support/index.ts";
 
 const SCREENSHOTS = path.join(REPO_ROOT, "test-results");
 

@@ -15,7 +15,7 @@ import {
   eventually,
   execIn,
   logins,
-  runDag,
+  runDagToEnd,
   withPostgres,
 } from "../support/index.ts";
 
@@ -137,7 +137,7 @@ describeStack("airflow", (stack) => {
   });
 
   it("runs the example pipeline through the REST API and loads its CSV into the warehouse", async () => {
-    const run = await runDag(await airflowApi(stack), "warehouse_load");
+    const { run } = await runDagToEnd(await airflowApi(stack), "warehouse_load", { parseTimeoutMs: 120_000, timeoutMs: 180_000 });
     expect(run.state).toBe("success");
 
     const csv = readFileSync(path.join(COMPOSE_DIR, "dags", "data", "city_temperatures.csv"), "utf8")

@@ -10,9 +10,9 @@ import {
   fernetKey,
   freshSettings,
   imageRef,
-  listProjectContainers,
   logins,
   password,
+  projectContainers,
   runToExit,
   type StackSettings,
   withPostgres,
@@ -77,7 +77,7 @@ describeStack("bad input", (mainStack, sideStack) => {
         new RegExp(`POSTGRES_PORT=${postgresPort()}: port ${postgresPort()} .* already in use`),
       );
       expect(Date.now() - started).toBeLessThan(5_000);
-      expect(await listProjectContainers(settings.projectName)).toEqual([]);
+      expect(await projectContainers(settings.projectName, { all: true })).toEqual([]);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
@@ -86,7 +86,7 @@ describeStack("bad input", (mainStack, sideStack) => {
 
   it("refuses a port that is not a number, naming the variable", async () => {
     await expect(environment({ POSTGRES_PORT: "54x32" }).up()).rejects.toThrow(/POSTGRES_PORT='54x32' is not a TCP port/);
-    expect(await listProjectContainers(settings.projectName)).toEqual([]);
+    expect(await projectContainers(settings.projectName, { all: true })).toEqual([]);
     // compose refuses it too, for users who start the stack without the harness
     expect(await refusedUp({ POSTGRES_PORT: "54x32" })).toMatch(/54x32/);
     await expectRowsIntact();

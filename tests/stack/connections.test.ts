@@ -7,9 +7,19 @@ import type { AddressInfo } from "node:net";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { writableDagFolder, writeDagFile } from "../support/dag-folder.ts";
-import { expectRunSucceeded, runDagToEnd, xcom } from "../support/dag-kit.ts";
-import { airflowApi, compose, describeStack, execIn, inspect, projectOf } from "../support/index.ts";
+import {
+  airflowApi,
+  compose,
+  describeStack,
+  execIn,
+  expectRunSucceeded,
+  inspect,
+  projectOf,
+  runDagToEnd,
+  writableDagFolder,
+  writeDagFile,
+  xcom,
+} from "../support/index.ts";
 
 describeStack("connections to the forker's own systems", (stack) => {
   const connId = `host_api_${randomBytes(3).toString("hex")}`;

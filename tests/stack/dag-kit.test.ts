@@ -5,16 +5,19 @@ import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
-import { writableDagFolder, writeDagFile } from "../support/dag-folder.ts";
 import {
+  airflowApi,
   checkDagFiles,
   describeImportError,
+  describeStack,
   expectRunSucceeded,
   FAILED_TASK_LOG_LINES,
+  imageRef,
   runDagToEnd,
   taskStates,
-} from "../support/dag-kit.ts";
-import { airflowApi, describeStack, imageRef } from "../support/index.ts";
+  writableDagFolder,
+  writeDagFile,
+} from "../support/index.ts";
 
 describeStack("the DAG test kit", (stack) => {
   it("fails a failed run with the failed task's id and the last lines of its log", async () => {

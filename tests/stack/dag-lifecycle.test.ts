@@ -7,8 +7,15 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import type { AxiosInstance } from "axios";
 import { beforeAll, describe, expect, it } from "vitest";
-import { minimalDagSource, writableDagFolder, writeDagFile } from "../support/dag-folder.ts";
-import { airflowApi, describeStack, eventually, recordFigure } from "../support/index.ts";
+import {
+  airflowApi,
+  describeStack,
+  eventually,
+  minimalDagSource,
+  recordFigure,
+  writableDagFolder,
+  writeDagFile,
+} from "../support/index.ts";
 
 interface DagSummary {
   dag_id: string;

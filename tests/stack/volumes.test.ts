@@ -2,7 +2,15 @@
 // the same project. On a Postgres-only project of its own, so the shared stack is not disturbed.
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
-import { describeStack, docker, freshSettings, logins, type StackSettings, type StartedDataStack, withPostgres } from "../support/index.ts";
+import {
+  describeStack,
+  freshSettings,
+  logins,
+  projectContainers,
+  type StackSettings,
+  type StartedDataStack,
+  withPostgres,
+} from "../support/index.ts";
 
 describeStack("postgres volume", (_stack, sideStack) => {
   const postgresOnly = (settings: StackSettings): Promise<StartedDataStack> => sideStack(settings).withServices("postgres").up();
@@ -18,14 +26,7 @@ describeStack("postgres volume", (_stack, sideStack) => {
       });
 
       await stack.down({ removeVolumes: false });
-      const { stdout: left } = await docker([
-        "ps",
-        "--all",
-        "--quiet",
-        "--filter",
-        `label=com.docker.compose.project=${settings.projectName}`,
-      ]);
-      expect(left.trim(), "containers after down").toBe("");
+      expect(await projectContainers(settings.projectName, { all: true }), "containers after down").toEqual([]);
 
       stack = await postgresOnly(settings);
       const read = await withPostgres(stack.info, logins(stack.info).warehouse, async (client) => {

@@ -1,15 +1,6 @@
-// Airflow's public REST API (v2), as a logged-in user sees it.
+// Airflow's public REST API (v2), as a logged-in user sees it. Running DAGs through it: dag-kit.ts.
 import axios, { type AxiosInstance } from "axios";
 import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
-import { triggerDag, waitForRunEnd } from "./dag-kit.ts";
-
-export interface DagRun {
-  dag_run_id: string;
-  dag_id: string;
-  state: "queued" | "running" | "success" | "failed";
-  run_type: string;
-  triggered_by?: string;
-}
 
 /** An HTTP client for the api-server that never throws on a status code: tests assert on statuses. */
 export function airflowHttp(stack: StackInfo): AxiosInstance {
@@ -29,9 +20,4 @@ export async function airflowApi(stack: StackInfo): Promise<AxiosInstance> {
   const api = airflowHttp(stack);
   api.defaults.headers.common.Authorization = `Bearer ${token}`;
   return api;
-}
-
-/** Waits until the dag-processor has parsed the DAG, unpauses it, triggers a run and waits for its end (the DAG kit's steps). */
-export async function runDag(api: AxiosInstance, dagId: string, timeoutMs = 180_000): Promise<DagRun> {
-  return waitForRunEnd(api, await triggerDag(api, dagId, { parseTimeoutMs: 120_000 }), timeoutMs);
 }

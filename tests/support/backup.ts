@@ -1,9 +1,9 @@
 // The backup commands as users run them (scripts/backup.sh over `docker compose`), against a test project,
 // and what tests read from the pgBackRest repository.
 import path from "node:path";
-import { compose, type ComposeProject } from "./compose.ts";
+import { compose, type ComposeProject } from "./internal/compose.ts";
 import { REPO_ROOT } from "./paths.ts";
-import { CommandError, run } from "./process.ts";
+import { CommandError, run } from "./internal/process.ts";
 
 const BACKUP_SCRIPT = path.join(REPO_ROOT, "scripts", "backup.sh");
 

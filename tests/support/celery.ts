@@ -1,18 +1,19 @@
 // The Celery stack of the tests: compose/celery.yml on top of the stack, plus a test-only layer
 // (tests/fixtures/celery/compose.test.yml: test DAGs, a short lost-worker timeout, a worker for the queue
 // `special`), as a project of its own beside the shared LocalExecutor stack, Flower on request. Helpers to
-// find its workers, trigger runs without waiting, and read task instances from the metadata DB.
+// find its workers and reach a second worker host. Runs go through the DAG kit (dag-kit.ts), with the
+// longer waits this stack needs (CELERY_PARSE_TIMEOUT_MS, CELERY_RUN_TIMEOUT_MS).
 import { devNull } from "node:os";
 import path from "node:path";
-import type { AxiosInstance } from "axios";
 import getPort from "get-port";
-import { compose } from "./compose.ts";
-import { triggerDag as triggerRun, waitForRunEnd } from "./dag-kit.ts";
+import { projectContainers } from "./containers.ts";
+import type { RunRef } from "./dag-kit.ts";
+import { compose } from "./internal/compose.ts";
 import { DataStackEnvironment } from "./data-stack-environment.ts";
 import { COMPOSE_DIR } from "./paths.ts";
 import { eventually } from "./polling.ts";
 import { withPostgres } from "./postgres.ts";
-import { docker } from "./process.ts";
+import { docker } from "./internal/process.ts";
 import { freshSettings } from "./settings.ts";
 import { logins, projectOf, variable, type StackInfo } from "./stack-info.ts";
 import type { StartedDataStack } from "./started-data-stack.ts";
@@ -30,6 +31,11 @@ export const CELERY_SERVICES = [
   "airflow-worker",
   "airflow-worker-special",
 ] as const;
+
+/** How long a DAG of the Celery stack may take to be parsed (triggerDag's parseTimeoutMs): it is parsed after a heavy boot. */
+export const CELERY_PARSE_TIMEOUT_MS = 300_000;
+/** How long a run of the Celery stack may take to end (waitForRunEnd's timeout): tests kill workers and the broker under it. */
+export const CELERY_RUN_TIMEOUT_MS = 600_000;
 
 /** Worker slots of the test stack: 2 default-queue workers x concurrency 2, plus the `special` worker's 2. */
 export const TEST_PARALLELISM = 12;
@@ -94,8 +100,7 @@ export interface WorkerContainer {
 
 /** Every worker container of the project (both services, every replica), as Docker sees it now. */
 export async function workerContainers(projectName: string): Promise<WorkerContainer[]> {
-  const { stdout } = await docker(["ps", "--all", "--filter", `label=com.docker.compose.project=${projectName}`, "--format", "{{.ID}}"]);
-  const ids = stdout.split("\n").filter(Boolean);
+  const ids = (await projectContainers(projectName, { all: true })).map((entry) => entry.id);
   if (ids.length === 0) return [];
   const details = JSON.parse((await docker(["inspect", ...ids])).stdout) as Array<{
     Name: string;
@@ -116,17 +121,7 @@ export async function workerContainers(projectName: string): Promise<WorkerConta
 
 /** The container of one service, for `docker exec`/`docker kill` (single-replica services). */
 export async function containerOf(projectName: string, service: string): Promise<string> {
-  const { stdout } = await docker([
-    "ps",
-    "--all",
-    "--filter",
-    `label=com.docker.compose.project=${projectName}`,
-    "--filter",
-    `label=com.docker.compose.service=${service}`,
-    "--format",
-    "{{.Names}}",
-  ]);
-  const name = stdout.split("\n").find(Boolean);
+  const name = (await projectContainers(projectName, { all: true, service }))[0]?.name;
   if (!name) throw new Error(`project ${projectName} has no container of service ${service}`);
   return name;
 }
@@ -143,19 +138,6 @@ export function waitForHealthyWorkers(projectName: string, expected: number, tim
   );
 }
 
-/**
- * The DAG kit's trigger, with the longer parse wait a Celery stack needs (its test DAGs are parsed after a heavy
- * boot); returns the run id without waiting.
- */
-export async function triggerDag(api: AxiosInstance, dagId: string): Promise<string> {
-  return (await triggerRun(api, dagId, { parseTimeoutMs: 300_000 })).dag_run_id;
-}
-
-/** Waits for the run to end (the DAG kit's wait); returns its final state. */
-export async function runEnd(api: AxiosInstance, dagId: string, runId: string, timeoutMs = 600_000): Promise<string> {
-  return (await waitForRunEnd(api, { dag_id: dagId, dag_run_id: runId }, timeoutMs)).state;
-}
-
 export interface TaskRow {
   task_id: string;
   state: string | null;
@@ -164,23 +146,11 @@ export interface TaskRow {
   queue: string;
 }
 
-/** The run's task instances, straight from the metadata DB (hostname is the worker that ran the try). */
-export function taskInstances(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
-  return withPostgres(
-    stack,
-    logins(stack).airflow,
-    async (client) =>
-      (
-        await client.query<TaskRow>(
-          "SELECT task_id, state, hostname, try_number, queue FROM task_instance WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id",
-          [dagId, runId],
-        )
-      ).rows,
-  );
-}
-
-/** Earlier tries of the run's tasks (Airflow moves a try there when it is retried). */
-export function taskHistory(stack: StackInfo, dagId: string, runId: string): Promise<TaskRow[]> {
+/**
+ * Earlier tries of the run's tasks, from the metadata DB (Airflow moves a try there when it is retried): which
+ * worker ran a try that a killed worker lost.
+ */
+export function taskHistory(stack: StackInfo, run: RunRef): Promise<TaskRow[]> {
   return withPostgres(
     stack,
     logins(stack).airflow,
@@ -188,25 +158,10 @@ export function taskHistory(stack: StackInfo, dagId: string, runId: string): Pro
       (
         await client.query<TaskRow>(
           "SELECT task_id, state, hostname, try_number, queue FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 ORDER BY task_id, try_number",
-          [dagId, runId],
+          [run.dag_id, run.dag_run_id],
         )
       ).rows,
   );
-}
-
-/** A task try's log through the REST API, as one string (JSON content joined). */
-export async function taskLog(
-  api: AxiosInstance,
-  dagId: string,
-  runId: string,
-  taskId: string,
-  tryNumber: number,
-): Promise<{ status: number; text: string }> {
-  const response = await api.get(`/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/${taskId}/logs/${tryNumber}`, {
-    headers: { Accept: "application/json" },
-    params: { full_content: true },
-  });
-  return { status: response.status, text: JSON.stringify(response.data) };
 }
 
 /**

@@ -2,7 +2,7 @@
 // it: which services a stack runs, which variable publishes which port. The compose file is the one home of
 // these facts; a service a fork adds gets its ports, its wait (its health check), its logs and its teardown
 // in the harness without any edit here.
-import { compose, type ComposeProject } from "./compose.ts";
+import { compose, type ComposeProject } from "./internal/compose.ts";
 
 /**
  * Compose files that extend the stack (`docker compose -f docker-compose.yml -f <overlay>`), relative to

@@ -3,7 +3,7 @@
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { COMPOSE_DIR } from "./paths.ts";
-import { docker } from "./process.ts";
+import { docker } from "./internal/process.ts";
 import { container, type StackInfo } from "./stack-info.ts";
 
 /** The variable compose's Airflow services take their DAG folder's host path from. */

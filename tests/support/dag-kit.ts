@@ -1,5 +1,7 @@
 // The kit for testing your own DAGs against the real stack: trigger a run with `conf`, wait for its end,
-// read its task instances, a task's log and its XComs, all through Airflow's public REST API (v2).
+// read its task instances, a task's log and its XComs, all through Airflow's public REST API (v2). It is the
+// harness's one way to run a DAG: the DAG tests, the stack's and the resilience tier's tests, the Celery tests
+// (tests/support/celery.ts adds only the Celery stack's longer waits) and the benchmark all use it.
 //
 //   const api = await airflowApi(stack);
 //   const run = await runDagToEnd(api, "my_dag", { conf: { day: "2025-01-01" } });
@@ -8,11 +10,27 @@
 //   await taskLog(api, run.run, "extract");  // the task's log as text
 //   await xcom(api, run.run, "extract");     // what the task returned
 //
+// Step by step, for a test that acts while a run is under way:
+//
+//   const run = await triggerDag(api, "my_dag", { conf });   // queued; waits for the DAG to be parsed first
+//   await taskInstances(api, run);                           // states, tries, the worker's hostname and queue
+//   await waitForRunEnd(api, run);                           // success or failed
+//
 // tests/dags/warehouse_load.test.ts is the example to copy for a new DAG.
 import type { AxiosInstance } from "axios";
-import type { DagRun } from "./airflow.ts";
-import { docker } from "./process.ts";
+import { docker } from "./internal/process.ts";
 import { eventually } from "./polling.ts";
+
+export interface DagRun {
+  dag_run_id: string;
+  dag_id: string;
+  state: "queued" | "running" | "success" | "failed";
+  run_type: string;
+  triggered_by?: string;
+}
+
+/** What names a run: every function of the kit takes a run as triggerDag or waitForRunEnd returned it. */
+export type RunRef = Pick<DagRun, "dag_id" | "dag_run_id">;
 
 /** A DAG run as the REST API returns it, with the `conf` it was triggered with. */
 export interface TriggeredRun extends DagRun {
@@ -44,6 +62,9 @@ export interface TaskInstance {
   map_index: number;
   start_date: string | null;
   end_date: string | null;
+  /** The host of the worker that ran the try (with Celery, the worker container's hostname). */
+  hostname: string | null;
+  queue: string | null;
 }
 
 /** A finished run and its task instances. */
@@ -89,7 +110,7 @@ export async function triggerDag(
 }
 
 /** Waits until the run is `success` or `failed`, and returns it. */
-export function waitForRunEnd(api: AxiosInstance, run: Pick<DagRun, "dag_id" | "dag_run_id">, timeoutMs = 300_000): Promise<TriggeredRun> {
+export function waitForRunEnd(api: AxiosInstance, run: RunRef, timeoutMs = 300_000): Promise<TriggeredRun> {
   return eventually(
     `run ${run.dag_run_id} of ${run.dag_id} to finish`,
     async () => {
@@ -102,11 +123,16 @@ export function waitForRunEnd(api: AxiosInstance, run: Pick<DagRun, "dag_id" | "
   );
 }
 
-/** The run's task instances (mapped tasks: one per map index), ordered by start. */
-export async function taskInstances(api: AxiosInstance, run: Pick<DagRun, "dag_id" | "dag_run_id">): Promise<TaskInstance[]> {
+/**
+ * The run's task instances (mapped tasks: one per map index), ordered by task id and map index, so that tests
+ * can compare lists.
+ */
+export async function taskInstances(api: AxiosInstance, run: RunRef): Promise<TaskInstance[]> {
   const response = await api.get(`${runPath(run.dag_id, run.dag_run_id)}/taskInstances`, { params: { limit: 1000 } });
   if (response.status !== 200) fail(`GET task instances of ${run.dag_run_id}`, response);
-  return (response.data as { task_instances: TaskInstance[] }).task_instances;
+  return (response.data as { task_instances: TaskInstance[] }).task_instances.sort(
+    (a, b) => a.task_id.localeCompare(b.task_id) || a.map_index - b.map_index,
+  );
 }
 
 /** A task's state per task id, e.g. `{ extract: "success", load: "failed" }` (unmapped tasks). */
@@ -126,13 +152,14 @@ export interface TaskLogEntry {
 /** Where the DAG files are inside the containers: traceback frames there are the forker's own code. */
 const DAG_CODE_PREFIX = "/opt/airflow/dags/";
 
-/** The structured log of one try of a task (default: its latest try). */
-export async function taskLogEntries(
-  api: AxiosInstance,
-  run: Pick<DagRun, "dag_id" | "dag_run_id">,
-  taskId: string,
-  options: { tryNumber?: number; mapIndex?: number } = {},
-): Promise<TaskLogEntry[]> {
+/** Which try of which task instance: default, the latest try of the unmapped task. */
+export interface TaskTry {
+  tryNumber?: number;
+  mapIndex?: number;
+}
+
+/** GET of one try's log, as the REST API answers it (JSON); the latest try when none is given. */
+async function getTaskLog(api: AxiosInstance, run: RunRef, taskId: string, options: TaskTry) {
   let tryNumber = options.tryNumber;
   if (tryNumber === undefined) {
     const task = (await taskInstances(api, run)).find((ti) => ti.task_id === taskId && ti.map_index === (options.mapIndex ?? -1));
@@ -143,6 +170,26 @@ export async function taskLogEntries(
     params: { full_content: true, map_index: options.mapIndex ?? -1 },
     headers: { Accept: "application/json" },
   });
+  return { response, tryNumber };
+}
+
+/**
+ * One try's log as the REST API answers it: the status, and the body as JSON text, without failing on a
+ * status. For checks on how the api-server got the log: its `sources` name the worker's log server it read.
+ */
+export async function rawTaskLog(
+  api: AxiosInstance,
+  run: RunRef,
+  taskId: string,
+  options: TaskTry = {},
+): Promise<{ status: number; text: string }> {
+  const { response } = await getTaskLog(api, run, taskId, options);
+  return { status: response.status, text: JSON.stringify(response.data) };
+}
+
+/** The structured log of one try of a task (default: its latest try). */
+export async function taskLogEntries(api: AxiosInstance, run: RunRef, taskId: string, options: TaskTry = {}): Promise<TaskLogEntry[]> {
+  const { response, tryNumber } = await getTaskLog(api, run, taskId, options);
   if (response.status !== 200) fail(`GET log of ${taskId} (try ${tryNumber})`, response);
   const content = (response.data as { content: TaskLogEntry[] | string }).content;
   return typeof content === "string" ? content.split("\n").map((event) => ({ event })) : content;
@@ -152,12 +199,7 @@ export async function taskLogEntries(
  * The log of one try of a task (default: its latest), as text lines "timestamp LEVEL event". An exception
  * adds its type and message, and the frames in the DAG folder (file:line), not Airflow's own.
  */
-export async function taskLog(
-  api: AxiosInstance,
-  run: Pick<DagRun, "dag_id" | "dag_run_id">,
-  taskId: string,
-  options: { tryNumber?: number; mapIndex?: number } = {},
-): Promise<string> {
+export async function taskLog(api: AxiosInstance, run: RunRef, taskId: string, options: TaskTry = {}): Promise<string> {
   return (await taskLogEntries(api, run, taskId, options)).flatMap(formatLogEntry).join("\n");
 }
 
@@ -173,12 +215,7 @@ function formatLogEntry(entry: TaskLogEntry): string[] {
 }
 
 /** An XCom of a task (default key: `return_value`, what the task returned), deserialised. */
-export async function xcom<T = unknown>(
-  api: AxiosInstance,
-  run: Pick<DagRun, "dag_id" | "dag_run_id">,
-  taskId: string,
-  key = "return_value",
-): Promise<T> {
+export async function xcom<T = unknown>(api: AxiosInstance, run: RunRef, taskId: string, key = "return_value"): Promise<T> {
   const response = await api.get(
     `${runPath(run.dag_id, run.dag_run_id)}/taskInstances/${encodeURIComponent(taskId)}/xcomEntries/${encodeURIComponent(key)}`,
   );
@@ -186,13 +223,16 @@ export async function xcom<T = unknown>(
   return (response.data as { value: T }).value;
 }
 
-/** Triggers `dagId` with `conf`, waits for the run's end and returns it with its task instances. */
+/**
+ * Triggers `dagId` with `conf`, waits for the run's end and returns it with its task instances.
+ * `parseTimeoutMs`: how long the DAG may take to be parsed (default 60 s); `timeoutMs`: the run (default 300 s).
+ */
 export async function runDagToEnd(
   api: AxiosInstance,
   dagId: string,
-  options: { conf?: Record<string, unknown>; timeoutMs?: number } = {},
+  options: { conf?: Record<string, unknown>; parseTimeoutMs?: number; timeoutMs?: number } = {},
 ): Promise<FinishedRun & { api: AxiosInstance }> {
-  const triggered = await triggerDag(api, dagId, { conf: options.conf });
+  const triggered = await triggerDag(api, dagId, { conf: options.conf, parseTimeoutMs: options.parseTimeoutMs });
   const run = await waitForRunEnd(api, triggered, options.timeoutMs);
   return { api, run, tasks: await taskInstances(api, run) };
 }
@@ -205,7 +245,8 @@ export async function expectRunSucceeded(finished: FinishedRun & { api: AxiosIns
   const { api, run, tasks } = finished;
   if (run.state === "success") return;
   const failed = tasks.filter((task) => task.state === "failed" || task.state === "up_for_retry");
-  const first = failed[0];
+  // The log of the task that failed first: a later failure is often a consequence of it.
+  const first = [...failed].sort((a, b) => (a.end_date ?? "\uffff").localeCompare(b.end_date ?? "\uffff"))[0];
   const summary = `run ${run.dag_run_id} of ${run.dag_id} ended ${run.state}; tasks: ${JSON.stringify(taskStates(tasks))}`;
   if (!first) throw new Error(`${summary}; no task failed (did the run time out, or was it marked failed?)`);
   let errors = "";

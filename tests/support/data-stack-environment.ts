@@ -14,14 +14,14 @@
 import { devNull } from "node:os";
 import path from "node:path";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment } from "testcontainers";
-import { composeDownSync, composeFiles, composeStreaming, type ComposeProject } from "./compose.ts";
+import { composeDownSync, composeFiles, composeStreaming, type ComposeProject } from "./internal/compose.ts";
 import { type ComposeModel, composeConfig, longRunningServices } from "./compose-model.ts";
-import { LogFollower } from "./container-logs.ts";
-import { findEngine, reachableHost } from "./engine.ts";
-import { HealthProgress } from "./health-progress.ts";
-import { removeOnInterrupt } from "./interrupts.ts";
+import { LogFollower } from "./internal/container-logs.ts";
+import { findEngine, reachableHost } from "./internal/engine.ts";
+import { HealthProgress } from "./internal/health-progress.ts";
+import { removeOnInterrupt } from "./internal/interrupts.ts";
 import { COMPOSE_DIR, STACK_LOG_ROOT } from "./paths.ts";
-import { inspectProject, servicesOf } from "./running-stack.ts";
+import { inspectProject, servicesOf } from "./internal/running-stack.ts";
 import { assertPortsUsable, type StackSettings } from "./settings.ts";
 import { StartedDataStack } from "./started-data-stack.ts";
 

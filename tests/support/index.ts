@@ -1,40 +1,79 @@
-// The harness as a library: these are its public names. It has two users, the tests (tests/*) and the
-// benchmark (scripts/bench*), and a fork's own tests use it the same way. Modules, one job each:
+// The harness's public API: every name a test file, a fork's own tests or the benchmark needs, and nothing else.
+// Import from here, never from a module of tests/support, and never from tests/support/internal/ (the plumbing:
+// processes, compose calls, the engine, interrupts, the sweep of abandoned runs, container logs, globalSetup,
+// the reporters; tests/static/harness-api.test.ts fails on such an import, and on a name here that nothing uses).
 //
-//   shared-stack.ts            describeStack / describeDocker: the run's stack, and stacks of a test's own
-//   stack-info.ts              StackInfo, the plain description every client takes; logins, endpoints
-//   data-stack-environment.ts  the builder: new DataStackEnvironment(settings).withServices(…).up()
-//   started-data-stack.ts      the started stack: info, saveLogs(), down(), `await using`
-//   settings.ts                fresh settings (project name, free ports, secrets) for a stack
-//   postgres.ts, airflow.ts, pgadmin.ts, browser.ts, containers.ts   clients
-//   compose.ts, compose-model.ts, process.ts, engine.ts              the docker CLI, the compose model, the engine
-//   images.ts, secrets.ts      the images and secrets of the stack (one home each)
-//   polling.ts                 eventually(), Polling
-//   global-setup.ts, interrupts.ts, leftovers.ts, container-logs.ts, health-progress.ts   run plumbing
-export { airflowApi, airflowHttp, airflowToken, runDag, type DagRun } from "./airflow.ts";
-export { AIRFLOW_COMPONENTS, JOB_COMPONENTS, type AirflowComponent } from "./airflow-components.ts";
-export { chromiumForTest, findChromium, launchChromium } from "./browser.ts";
-export { compose, composeDownSync, type ComposeProject } from "./compose.ts";
+//   the stack       describeStack / describeDocker, the builder, the started stack, StackInfo and its accessors
+//   the clients     Postgres, the Airflow API, pgAdmin, a browser, the containers (list, exec, inspect, health)
+//   the DAG kit     trigger a run, wait for its end, its task instances, logs and XComs; DAG files and folders
+//   side stacks     the Celery stack and a second worker host; the backup commands
+//   the repository  its images, secrets, Airflow components, compose model and paths
+export { airflowApi, airflowHttp, airflowToken } from "./airflow.ts";
+export { AIRFLOW_COMPONENTS, JOB_COMPONENTS } from "./airflow-components.ts";
+export { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "./backup.ts";
+export { chromiumForTest, launchChromium } from "./browser.ts";
+export {
+  CELERY_PARSE_TIMEOUT_MS,
+  CELERY_RUN_TIMEOUT_MS,
+  celeryCompose,
+  containerOf,
+  dockerHostGateway,
+  startCeleryStack,
+  taskHistory,
+  waitForHealthyWorkers,
+  type WorkerContainer,
+  workerContainers,
+  WorkerHostProject,
+} from "./celery.ts";
 export {
   composeConfig,
+  type ComposeModel,
+  type ComposeService,
   longRunningServices,
   portVariables,
   STACK_OVERLAYS,
-  type ComposeModel,
-  type ComposeService,
 } from "./compose-model.ts";
-export { type ContainerInspect, execIn, healthOf, inspect, waitForHealthy } from "./containers.ts";
-export { listProjectContainers } from "./container-logs.ts";
+export { containerCpuSeconds, meanCpuShare } from "./container-cpu.ts";
+export {
+  type ContainerInspect,
+  execIn,
+  inspect,
+  projectContainers,
+  projectFilter,
+  projectResources,
+  runToExit,
+  waitForHealthy,
+} from "./containers.ts";
+export { minimalDagSource, prepareDagFolderCopy, REPOSITORY_DAGS_DIR, writableDagFolder, writeDagFile } from "./dag-folder.ts";
+export {
+  checkDagFiles,
+  type DagFileCheck,
+  describeImportError,
+  expectRunSucceeded,
+  FAILED_TASK_LOG_LINES,
+  type FinishedRun,
+  rawTaskLog,
+  runDagToEnd,
+  taskInstances,
+  taskLog,
+  taskStates,
+  triggerDag,
+  type TriggeredRun,
+  waitForRunEnd,
+  xcom,
+} from "./dag-kit.ts";
 export { DataStackEnvironment } from "./data-stack-environment.ts";
 export { recordFigure } from "./figures.ts";
-export { IMAGES, imageRef, stackImageTag } from "./images.ts";
+export { IMAGES, imageRef, type ImageName, type ImageSpec, stackImageTag } from "./images.ts";
+// The docker CLI and compose, for a test's own checks; their implementation is plumbing.
+export { compose, type ComposeProject } from "./internal/compose.ts";
+export { CommandError, docker } from "./internal/process.ts";
 export { COMPOSE_DIR, REPO_ROOT, STACK_LOG_ROOT } from "./paths.ts";
 export { PgAdminSession } from "./pgadmin.ts";
 export { eventually, Polling } from "./polling.ts";
 export { postgresClient, withPostgres } from "./postgres.ts";
-export { CommandError, docker, run, runToExit } from "./process.ts";
 export { fernetKey, password, SECRETS } from "./secrets.ts";
 export { freshSettings, type StackSettings } from "./settings.ts";
-export { describeDocker, describeStack, type SideStack } from "./shared-stack.ts";
-export { container, endpoint, httpUrl, logins, projectOf, service, variable, type DatabaseLogin, type StackInfo } from "./stack-info.ts";
+export { describeDocker, describeStack } from "./shared-stack.ts";
+export { container, httpUrl, logins, projectOf, type StackInfo, variable } from "./stack-info.ts";
 export { StartedDataStack } from "./started-data-stack.ts";

@@ -1,7 +1,7 @@
 // StackInfo: everything a client needs to reach a started stack, as plain data (vitest hands it from
 // globalSetup to the test workers). Clients (Postgres, the Airflow API, pgAdmin, a browser) import this
 // module and nothing of how the stack was started.
-import type { ComposeProject } from "./compose.ts";
+import type { ComposeProject } from "./internal/compose.ts";
 
 export interface ContainerInfo {
   readonly id: string;

@@ -5,10 +5,10 @@
 //
 // Every way down saves every container's log into the stack's log folder first.
 import type { StartedDockerComposeEnvironment } from "testcontainers";
-import { saveProjectLogs } from "./container-logs.ts";
-import { keepOnExit } from "./interrupts.ts";
+import { saveProjectLogs } from "./internal/container-logs.ts";
+import { keepOnExit } from "./internal/interrupts.ts";
 import { projectOf, type StackInfo } from "./stack-info.ts";
-import type { ComposeProject } from "./compose.ts";
+import type { ComposeProject } from "./internal/compose.ts";
 
 export class StartedDataStack implements AsyncDisposable {
   readonly info: StackInfo;

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { devNull } from "node:os";
 import path from "node:path";
-import { COMPOSE_DIR, COMPOSE_FILE, REPO_ROOT } from "./paths.ts";
+import { COMPOSE_DIR, COMPOSE_FILE, REPO_ROOT } from "../paths.ts";
 import { CommandError, docker, type RunOptions } from "./process.ts";
 
 /** A compose project: its name, the variables the compose files are interpolated with, and the files. */

@@ -6,16 +6,25 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { airflowApi } from "../../tests/support/airflow.ts";
-import { celeryCompose, runEnd, startCeleryStack, triggerDag, waitForHealthyWorkers } from "../../tests/support/celery.ts";
-import { composeDownSync } from "../../tests/support/compose.ts";
-import { DataStackEnvironment } from "../../tests/support/data-stack-environment.ts";
-import { recordFigure } from "../../tests/support/figures.ts";
-import { REPO_ROOT } from "../../tests/support/paths.ts";
-import { withPostgres } from "../../tests/support/postgres.ts";
-import { freshSettings } from "../../tests/support/settings.ts";
-import { logins, projectOf, type StackInfo } from "../../tests/support/stack-info.ts";
-import type { StartedDataStack } from "../../tests/support/started-data-stack.ts";
+import {
+  airflowApi,
+  celeryCompose,
+  DataStackEnvironment,
+  freshSettings,
+  logins,
+  projectOf,
+  recordFigure,
+  CELERY_PARSE_TIMEOUT_MS,
+  REPO_ROOT,
+  type StackInfo,
+  startCeleryStack,
+  type StartedDataStack,
+  triggerDag,
+  waitForHealthyWorkers,
+  waitForRunEnd,
+  withPostgres,
+} from "../tests/support/index.ts";
+import { composeDownSync } from "../tests/support/internal/index.ts";
 
 const DAG_ID = "celery_throughput";
 const TASKS = 60;
@@ -34,12 +43,12 @@ function log(message: string): void {
 /** Triggers one run of the DAG and returns its queued -> end seconds. */
 async function timeOneRun(info: StackInfo): Promise<{ seconds: number; state: string }> {
   const api = await airflowApi(info);
-  const runId = await triggerDag(api, DAG_ID);
-  const state = await runEnd(api, DAG_ID, runId, 1_800_000);
+  const run = await triggerDag(api, DAG_ID, { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
+  const { state } = await waitForRunEnd(api, run, 1_800_000);
   const seconds = await withPostgres(info, logins(info).airflow, async (client) => {
     const { rows } = await client.query<{ seconds: number }>(
       "SELECT extract(epoch FROM end_date - queued_at)::float AS seconds FROM dag_run WHERE dag_id = $1 AND run_id = $2",
-      [DAG_ID, runId],
+      [DAG_ID, run.dag_run_id],
     );
     return Number(rows[0]?.seconds ?? Number.NaN);
   });

@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { composeDownSync } from "./compose.ts";
 import { docker } from "./process.ts";
-import { ownerId, testProjectOwner } from "./settings.ts";
+import { ownerId, testProjectOwner } from "../settings.ts";
 
 const PROJECT_LABEL = "com.docker.compose.project";
 /** Label of the marker volume of a stack kept for inspection. */

@@ -8,33 +8,9 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { compose, type ComposeProject } from "./compose.ts";
+import { projectContainers } from "../containers.ts";
+import { Polling } from "../polling.ts";
 import { docker } from "./process.ts";
-import { Polling } from "./polling.ts";
-
-interface ProjectContainer {
-  id: string;
-  service: string;
-  name: string;
-}
-
-export async function listProjectContainers(projectName: string): Promise<ProjectContainer[]> {
-  const { stdout } = await docker([
-    "ps",
-    "--all",
-    "--no-trunc",
-    "--filter",
-    `label=com.docker.compose.project=${projectName}`,
-    "--format",
-    '{{.ID}}\t{{.Label "com.docker.compose.service"}}\t{{.Names}}',
-  ]);
-  return stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const [id = "", service = "", name = ""] = line.split("\t");
-      return { id, service, name };
-    });
-}
 
 /** Follows the output of every container of a project into `<dir>/<container name>.log` until stopped. */
 export class LogFollower {
@@ -61,7 +37,7 @@ export class LogFollower {
   }
 
   private async followNewContainers(): Promise<void> {
-    for (const container of await listProjectContainers(this.projectName)) {
+    for (const container of await projectContainers(this.projectName, { all: true })) {
       if (this.followers.has(container.id)) continue;
       const file = createWriteStream(path.join(this.directory, `${container.name}.log`), { flags: "a" });
       const child = spawn("docker", ["logs", "--follow", "--timestamps", container.id], {
@@ -78,7 +54,7 @@ export class LogFollower {
 /** Writes each service's complete log, and the containers' final states, into `directory`. */
 export async function saveProjectLogs(project: ComposeProject, directory: string): Promise<void> {
   mkdirSync(directory, { recursive: true });
-  const containers = await listProjectContainers(project.name);
+  const containers = await projectContainers(project.name, { all: true });
   await Promise.all(
     containers.map(async (container) => {
       const { stdout, stderr } = await docker(["logs", "--timestamps", container.id]).catch((error: unknown) => ({

@@ -5,7 +5,7 @@
 import { composeDownSync, type ComposeProject } from "./compose.ts";
 import { saveProjectLogs } from "./container-logs.ts";
 import { projectsOfRunSync } from "./leftovers.ts";
-import { runPid } from "./settings.ts";
+import { runPid } from "../settings.ts";
 
 interface LiveStack {
   readonly project: ComposeProject;

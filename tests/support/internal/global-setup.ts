@@ -8,20 +8,20 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { composeConfig, longRunningServices, STACK_OVERLAYS } from "./compose-model.ts";
-import { buildImagesOnce, DataStackEnvironment } from "./data-stack-environment.ts";
-import { prepareDagFolderCopy } from "./dag-folder.ts";
+import { composeConfig, longRunningServices, STACK_OVERLAYS } from "../compose-model.ts";
+import { buildImagesOnce, DataStackEnvironment } from "../data-stack-environment.ts";
+import { prepareDagFolderCopy } from "../dag-folder.ts";
 import { dockerUnavailableReason } from "./engine.ts";
-import { IMAGES } from "./images.ts";
+import { IMAGES } from "../images.ts";
 import { interruption } from "./interrupts.ts";
 import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
-import { STACK_LOG_ROOT } from "./paths.ts";
+import { STACK_LOG_ROOT } from "../paths.ts";
 import { decideReaper, reaperNotice } from "./reaper.ts";
 import { recordRunTime } from "./time-report.ts";
 import { attachToRunningStack } from "./running-stack.ts";
-import { freshSettings, RUN_PID_VARIABLE } from "./settings.ts";
-import { httpUrl, logins, type StackInfo } from "./stack-info.ts";
-import type { StartedDataStack } from "./started-data-stack.ts";
+import { freshSettings, RUN_PID_VARIABLE } from "../settings.ts";
+import { httpUrl, logins, type StackInfo } from "../stack-info.ts";
+import type { StartedDataStack } from "../started-data-stack.ts";
 
 export type StackProvision =
   | { status: "ready"; info: StackInfo; runLogDirectory: string }

@@ -1,7 +1,7 @@
-// Running commands: a child process to completion with its output, or `docker run` of a container that is
-// expected to exit. Everything the harness asks of the docker CLI goes through here.
+// Running commands: a child process to completion with its output. Everything the harness asks of the docker
+// CLI goes through here.
 import { execFile } from "node:child_process";
-import { REPO_ROOT } from "./paths.ts";
+import { REPO_ROOT } from "../paths.ts";
 
 export class CommandError extends Error {
   readonly stdout: string;
@@ -60,24 +60,4 @@ function baseEnvironment(): Record<string, string> {
 
 export function docker(args: readonly string[], options?: RunOptions) {
   return run("docker", args, options);
-}
-
-/**
- * `docker run --rm` of a container that is expected to exit, successfully or not: its exit code, its
- * output (stdout then stderr) and how long it ran, for tests of how an image takes bad input.
- */
-export async function runToExit(
-  image: string,
-  { env = {}, dockerArgs = [], command = [] }: { env?: Record<string, string>; dockerArgs?: string[]; command?: string[] },
-): Promise<{ exitCode: number | null; output: string; seconds: number }> {
-  const started = Date.now();
-  const flags = Object.entries(env).flatMap(([key, value]) => ["--env", `${key}=${value}`]);
-  const seconds = () => (Date.now() - started) / 1000;
-  try {
-    const { stdout, stderr } = await docker(["run", "--rm", ...dockerArgs, ...flags, image, ...command], { timeoutMs: 120_000 });
-    return { exitCode: 0, output: stdout + stderr, seconds: seconds() };
-  } catch (error) {
-    if (!(error instanceof CommandError)) throw error;
-    return { exitCode: error.exitCode, output: error.stdout + error.stderr, seconds: seconds() };
-  }
 }

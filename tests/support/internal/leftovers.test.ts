@@ -1,12 +1,12 @@
-// The sweep of abandoned runs (tests/support/leftovers.ts) removes a dead run's project only when it can tell
+// The sweep of abandoned runs (tests/support/internal/leftovers.ts) removes a dead run's project only when it can tell
 // the run is dead: its owner (machine and PID namespace) is this process's and its pid is gone. A project of
 // another owner — a live run in another container sharing this engine — and a stack kept on purpose stay.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
-import { describeDocker, docker } from "../support/index.ts";
-import { markKept, removeAbandonedTestProjects } from "../support/leftovers.ts";
-import { ownerId } from "../support/settings.ts";
+import { describeDocker, docker, projectResources } from "../index.ts";
+import { markKept, removeAbandonedTestProjects } from "./leftovers.ts";
+import { ownerId } from "../settings.ts";
 
 /** A pid that existed a moment ago and exists no more. */
 function deadPid(): number {
@@ -30,8 +30,7 @@ async function fakeProject(owner: string, pid: number): Promise<string> {
 }
 
 async function volumesOf(name: string): Promise<string[]> {
-  const { stdout } = await docker(["volume", "ls", "--quiet", "--filter", `label=com.docker.compose.project=${name}`]);
-  return stdout.split("\n").filter(Boolean);
+  return (await projectResources(name)).volumes;
 }
 
 describeDocker("the sweep of abandoned runs", () => {

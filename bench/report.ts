@@ -1,4 +1,4 @@
-// Budgets and the Markdown report, computed from the measurements alone.
+// Budgets and the Markdown report, computed from the measurements alone; the limits come from bench/budgets.json.
 import type {
   DagChangeResult,
   DagPickupResult,
@@ -8,22 +8,8 @@ import type {
   StackResult,
   TestSuiteResult,
 } from "./measure.ts";
+import { BUDGETS, type BudgetSpec, limitText, within } from "./budgets.ts";
 import { IMAGES, median } from "./measure.ts";
-
-/** On the CI machine kind (2 cores): the goals of the performance issue, judged on every run. */
-export const HEALTHY_BUDGET_SECONDS = 20;
-export const RESTART_HEALTHY_BUDGET_SECONDS = 12;
-export const IDLE_MEMORY_BUDGET_MIB = 900;
-export const IDLE_CPU_BUDGET_PERCENT = 10;
-/** The gate (`npm test`) and the resilience tier (`npm run test:resilience`), warm. */
-export const TEST_SUITE_BUDGET_SECONDS = 90;
-export const RESILIENCE_TIER_BUDGET_SECONDS = 300;
-export const WARM_REBUILD_BUDGET_SECONDS = 20;
-/** Issue 9: a DAG file is live in seconds, and watching for it costs next to nothing. */
-export const DAG_NEW_FILE_BUDGET_SECONDS = 15;
-export const DAG_CHANGED_FILE_BUDGET_SECONDS = 15;
-export const DAG_DELETED_FILE_BUDGET_SECONDS = 60;
-export const DAG_PROCESSOR_IDLE_CPU_BUDGET_PERCENT = 5;
 
 export interface BenchOptions {
   readonly boots: number;
@@ -69,6 +55,11 @@ const seconds = (value: number) => `${value.toFixed(1)} s`;
 const megabytes = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 const mebibytes = (mib: number) => `${mib.toFixed(1)} MiB`;
 
+/** One budget's line: its name and limit from budgets.json, the measured value and whether it keeps the limit. */
+function judged(budget: BudgetSpec, value: number, measured: string): Budget {
+  return { name: budget.name, limit: limitText(budget), measured, pass: within(budget, value) };
+}
+
 /** Only what was measured is judged: a skipped or failed step has no budget line. */
 export function evaluateBudgets(results: BenchResults): Budget[] {
   const budgets: Budget[] = [];
@@ -84,75 +75,46 @@ export function evaluateBudgets(results: BenchResults): Budget[] {
   }
   if (results.stack) {
     const allHealthy = median(results.stack.fresh.map((boot) => boot.allHealthySeconds));
-    budgets.push({
-      name: "every service healthy after `up` (fresh project)",
-      limit: `≤ ${HEALTHY_BUDGET_SECONDS} s`,
-      measured: seconds(allHealthy),
-      pass: allHealthy <= HEALTHY_BUDGET_SECONDS,
-    });
+    budgets.push(judged(BUDGETS.healthyFresh, allHealthy, seconds(allHealthy)));
     const restart = results.stack.restart.allHealthySeconds;
-    budgets.push({
-      name: "every service healthy after `up` (restart, volumes kept)",
-      limit: `≤ ${RESTART_HEALTHY_BUDGET_SECONDS} s`,
-      measured: seconds(restart),
-      pass: restart <= RESTART_HEALTHY_BUDGET_SECONDS,
-    });
+    budgets.push(judged(BUDGETS.healthyRestart, restart, seconds(restart)));
     const total = results.stack.memory.totalMiB;
-    budgets.push({
-      name: "idle stack memory",
-      limit: `≤ ${IDLE_MEMORY_BUDGET_MIB} MiB`,
-      measured: mebibytes(total),
-      pass: total <= IDLE_MEMORY_BUDGET_MIB,
-    });
+    budgets.push(judged(BUDGETS.idleMemory, total, mebibytes(total)));
     const cpu = results.stack.memory.idleCpuPercent;
     budgets.push({
-      name: `idle stack CPU, all services (${results.stack.memory.idleCpuWindowSeconds} s window)`,
-      limit: `≤ ${IDLE_CPU_BUDGET_PERCENT} % of one core`,
-      measured: `${cpu.toFixed(1)} %`,
-      pass: cpu <= IDLE_CPU_BUDGET_PERCENT,
+      ...judged(BUDGETS.idleCpu, cpu, `${cpu.toFixed(1)} %`),
+      name: `${BUDGETS.idleCpu.name} (${results.stack.memory.idleCpuWindowSeconds} s window)`,
     });
   }
   if (results.dagChange) {
     const rebuilt = results.dagChange.rebuiltImages;
-    budgets.push({
-      name: "DAG-only change rebuilds no image",
-      limit: "0 images",
-      measured: rebuilt.length === 0 ? "0 images" : `rebuilt: ${rebuilt.join(", ")}`,
-      pass: rebuilt.length === 0,
-    });
+    budgets.push(judged(BUDGETS.dagOnlyRebuild, rebuilt.length, rebuilt.length === 0 ? "0 images" : `rebuilt: ${rebuilt.join(", ")}`));
   }
-  for (const [name, tier, limit] of [
-    ["warm `npm test`, the gate (images built)", results.tests, TEST_SUITE_BUDGET_SECONDS],
-    ["warm `npm run test:resilience` (images built)", results.resilienceTests, RESILIENCE_TIER_BUDGET_SECONDS],
+  for (const [budget, tier] of [
+    [BUDGETS.gate, results.tests],
+    [BUDGETS.resilienceTier, results.resilienceTests],
   ] as const) {
     if (!tier?.measured) continue;
-    budgets.push({ name, limit: `≤ ${limit} s`, measured: seconds(tier.seconds), pass: tier.exitCode === 0 && tier.seconds <= limit });
+    const result = judged(budget, tier.seconds, seconds(tier.seconds));
+    budgets.push({ ...result, pass: tier.exitCode === 0 && result.pass });
   }
   if (results.dagPickup) {
     const pickup = results.dagPickup;
-    for (const [name, values, limit] of [
-      ["new DAG file listed by the REST API (slowest round)", pickup.newFileSeconds, DAG_NEW_FILE_BUDGET_SECONDS],
-      ["changed DAG file re-parsed (slowest round)", pickup.changedFileSeconds, DAG_CHANGED_FILE_BUDGET_SECONDS],
-      ["deleted DAG file's DAG out of the active list (slowest round)", pickup.deletedFileSeconds, DAG_DELETED_FILE_BUDGET_SECONDS],
+    for (const [budget, values] of [
+      [BUDGETS.dagNewFile, pickup.newFileSeconds],
+      [BUDGETS.dagChangedFile, pickup.changedFileSeconds],
+      [BUDGETS.dagDeletedFile, pickup.deletedFileSeconds],
     ] as const) {
       const slowest = Math.max(...values);
-      budgets.push({ name, limit: `≤ ${limit} s`, measured: seconds(slowest), pass: slowest <= limit });
+      budgets.push(judged(budget, slowest, seconds(slowest)));
     }
-    budgets.push({
-      name: "idle dag-processor CPU (example DAG only)",
-      limit: `< ${DAG_PROCESSOR_IDLE_CPU_BUDGET_PERCENT} % of a core`,
-      measured: `${pickup.idleCpuPercent.toFixed(1)} %`,
-      pass: pickup.idleCpuPercent < DAG_PROCESSOR_IDLE_CPU_BUDGET_PERCENT,
-    });
+    budgets.push(judged(BUDGETS.dagProcessorIdleCpu, pickup.idleCpuPercent, `${pickup.idleCpuPercent.toFixed(1)} %`));
   }
   for (const image of results.images ?? []) {
     // An edit that did not reach the image measured nothing: that fails rather than passing vacuously.
-    budgets.push({
-      name: `${image.name} rebuild after a non-dependency change`,
-      limit: `≤ ${WARM_REBUILD_BUDGET_SECONDS} s`,
-      measured: seconds(image.warmRebuildSeconds) + (image.warmRebuildChangedImage ? "" : " (image unchanged!)"),
-      pass: image.warmRebuildChangedImage && image.warmRebuildSeconds <= WARM_REBUILD_BUDGET_SECONDS,
-    });
+    const measured = seconds(image.warmRebuildSeconds) + (image.warmRebuildChangedImage ? "" : " (image unchanged!)");
+    const result = judged(BUDGETS.warmRebuild, image.warmRebuildSeconds, measured);
+    budgets.push({ ...result, name: `${image.name} ${BUDGETS.warmRebuild.name}`, pass: image.warmRebuildChangedImage && result.pass });
   }
   return budgets;
 }

@@ -1,13 +1,13 @@
 // What the benchmark changes on this machine (repository files it edits, compose projects it creates,
 // child processes), kept in one place so that both `finally` blocks and Ctrl-C can put everything back.
-// Ctrl-C itself is handled by the harness's one owner of interrupts (tests/support/interrupts.ts): the stacks
+// Ctrl-C itself is handled by the harness's one owner of interrupts (tests/support/internal/interrupts.ts): the stacks
 // the benchmark starts are registered there as they start; this file registers the rest.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { composeDownSync, type ComposeProject } from "../../tests/support/compose.ts";
-import { onInterrupt } from "../../tests/support/interrupts.ts";
+import { type ComposeProject } from "../tests/support/index.ts";
+import { composeDownSync, onInterrupt } from "../tests/support/internal/index.ts";
 
 interface EditedFile {
   readonly original: Buffer;

@@ -1,8 +1,6 @@
 // CPU time of a project's containers while it boots. A sampler keeps the last reading of every container, so
 // that one-shot jobs keep their figure after they exit (the engine reports nothing for a stopped container).
-import { containerCpuSeconds } from "../../tests/support/container-cpu.ts";
-import { listProjectContainers } from "../../tests/support/container-logs.ts";
-import { Polling } from "../../tests/support/polling.ts";
+import { containerCpuSeconds, projectContainers, Polling } from "../tests/support/index.ts";
 
 /** Samples every container of a project once a second; `byService()` is the last reading of each. */
 export class CpuSampler {
@@ -31,7 +29,7 @@ export class CpuSampler {
   }
 
   private async sample(): Promise<void> {
-    for (const container of await listProjectContainers(this.projectName)) {
+    for (const container of await projectContainers(this.projectName, { all: true })) {
       const seconds = await containerCpuSeconds(container.id).catch(() => 0);
       if (seconds > 0) this.last.set(container.id, { service: container.service, seconds });
     }

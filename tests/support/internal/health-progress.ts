@@ -1,7 +1,7 @@
 // While a stack starts: prints each service's health as it changes, with the seconds since `up`, and
 // remembers when each became healthy (the benchmark's time-to-healthy figures come from here).
-import { Polling } from "./polling.ts";
-import { docker } from "./process.ts";
+import { Polling } from "../polling.ts";
+import { projectContainers } from "../containers.ts";
 
 export class HealthProgress {
   readonly secondsToHealthy: Record<string, number> = {};
@@ -26,17 +26,9 @@ export class HealthProgress {
   }
 
   private async sample(): Promise<void> {
-    const { stdout } = await docker([
-      "ps",
-      "--all",
-      "--filter",
-      `label=com.docker.compose.project=${this.projectName}`,
-      "--format",
-      '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}',
-    ]);
+    const containers = await projectContainers(this.projectName, { all: true });
     const seconds = (Date.now() - this.startedAt) / 1000;
-    for (const line of stdout.split("\n").filter(Boolean)) {
-      const [service = "", state = "", status = ""] = line.split("\t");
+    for (const { service, state, status } of containers) {
       const health = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1] ?? state;
       if (this.lastState.get(service) === health) continue;
       this.lastState.set(service, health);

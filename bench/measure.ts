@@ -5,20 +5,32 @@ import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { compose, composeStreaming, type ComposeProject } from "../../tests/support/compose.ts";
-import { DataStackEnvironment } from "../../tests/support/data-stack-environment.ts";
-import { REPO_ROOT } from "../../tests/support/paths.ts";
-import { docker } from "../../tests/support/process.ts";
-import type { StartedDataStack } from "../../tests/support/started-data-stack.ts";
-import { composeConfig } from "../../tests/support/compose-model.ts";
-import { type ContainerDetails, inspectProject } from "../../tests/support/running-stack.ts";
+import {
+  airflowApi,
+  compose,
+  composeConfig,
+  type ComposeProject,
+  container,
+  containerCpuSeconds,
+  DataStackEnvironment,
+  docker,
+  freshSettings,
+  type ImageName,
+  IMAGES,
+  type ImageSpec,
+  meanCpuShare,
+  minimalDagSource,
+  prepareDagFolderCopy,
+  projectContainers,
+  projectFilter,
+  REPO_ROOT,
+  stackImageTag,
+  type StackSettings,
+  type StartedDataStack,
+  writeDagFile,
+} from "../tests/support/index.ts";
+import { composeStreaming, type ContainerDetails, inspectProject } from "../tests/support/internal/index.ts";
 import { CpuSampler } from "./cpu.ts";
-import { container } from "../../tests/support/stack-info.ts";
-import { freshSettings, type StackSettings } from "../../tests/support/settings.ts";
-import { IMAGES, type ImageName, type ImageSpec, stackImageTag } from "../../tests/support/images.ts";
-import { airflowApi } from "../../tests/support/airflow.ts";
-import { containerCpuSeconds, meanCpuShare } from "../../tests/support/container-cpu.ts";
-import { minimalDagSource, prepareDagFolderCopy, writeDagFile } from "../../tests/support/dag-folder.ts";
 import { releaseProject, trackChild, trackProject, withAppendedComment } from "./cleanup.ts";
 
 export function log(message: string): void {
@@ -98,8 +110,7 @@ export const BUILD_PROJECT: ComposeProject = {
 };
 
 async function benchImages(filters: readonly string[] = []): Promise<string[]> {
-  const label = `label=com.docker.compose.project=${BUILD_PROJECT.name}`;
-  const { stdout } = await docker(["images", "--quiet", "--no-trunc", "--filter", label, ...filters]);
+  const { stdout } = await docker(["images", "--quiet", "--no-trunc", ...projectFilter(BUILD_PROJECT.name), ...filters]);
   return stdout.split("\n").filter(Boolean);
 }
 
@@ -352,21 +363,8 @@ const IDLE_CPU_WINDOW_SECONDS = 60;
 async function idleMemory(projectName: string, idleSeconds: number): Promise<MemoryResult> {
   log(`stack healthy; idling ${idleSeconds} s before reading docker stats…`);
   await sleep(idleSeconds * 1000);
-  const { stdout: running } = await docker([
-    "ps",
-    "--filter",
-    `label=com.docker.compose.project=${projectName}`,
-    "--filter",
-    "status=running",
-    "--format",
-    '{{.Names}}\t{{.Label "com.docker.compose.service"}}',
-  ]);
-  const serviceOf = new Map(
-    running
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => line.split("\t") as [string, string]),
-  );
+  const running = (await projectContainers(projectName)).filter((entry) => entry.state === "running");
+  const serviceOf = new Map(running.map((entry) => [entry.name, entry.service]));
   if (serviceOf.size === 0) throw new Error(`${projectName}: no running containers to measure`);
   // CPU over the last part of the idle phase: the stack has settled, and only its steady loops run.
   const window = Math.min(IDLE_CPU_WINDOW_SECONDS, idleSeconds);

@@ -8,9 +8,9 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../tests/support/paths.ts";
-import { decideReaper, reaperNotice } from "../tests/support/reaper.ts";
-import { installInterruptHandler } from "./bench/cleanup.ts";
+import { REPO_ROOT } from "../tests/support/index.ts";
+import { decideReaper, reaperNotice } from "../tests/support/internal/index.ts";
+import { installInterruptHandler } from "./cleanup.ts";
 import {
   IMAGES,
   imageNames,
@@ -24,8 +24,8 @@ import {
   measureTestSuite,
   pruneCacheMounts,
   untaggedImageSweeper,
-} from "./bench/measure.ts";
-import { evaluateBudgets, renderMarkdown, type BenchOptions, type BenchReport, type BenchResults } from "./bench/report.ts";
+} from "./measure.ts";
+import { evaluateBudgets, renderMarkdown, type BenchOptions, type BenchReport, type BenchResults } from "./report.ts";
 
 const RESULTS_DIR = path.join(REPO_ROOT, "bench-results");
 

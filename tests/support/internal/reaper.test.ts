@@ -1,10 +1,10 @@
-// Testcontainers' reaper (tests/support/reaper.ts): on where its image is present or pullable, off — with one line
+// Testcontainers' reaper (tests/support/internal/reaper.ts): on where its image is present or pullable, off — with one line
 // that says what cleans up instead — where it is neither, and the user's TESTCONTAINERS_RYUK_DISABLED always wins.
 // Against the real engine: a present image stands in for a reaper image that a laptop has, and an image on a
 // registry address where nothing listens for one that cannot be pulled.
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { describeDocker, imageRef } from "../support/index.ts";
-import { decideReaper, reaperImage, reaperNotice } from "../support/reaper.ts";
+import { describeDocker, imageRef } from "../index.ts";
+import { decideReaper, reaperImage, reaperNotice } from "./reaper.ts";
 
 const UNPULLABLE = "127.0.0.1:9/data-stack-test/no-such-reaper:0";
 const VARIABLE = "TESTCONTAINERS_RYUK_DISABLED";

@@ -1,11 +1,11 @@
 // A compose project's containers as Docker reports them, read in one listing and one inspect: the services
 // (their container, hostname and published ports) of a stack that was just started, and the whole
 // description of a stack that is already running (STACK_REUSE), rebuilt from the stack itself.
+import { projectContainers } from "../containers.ts";
 import { findEngine, reachableHost } from "./engine.ts";
-import { listProjectContainers } from "./container-logs.ts";
 import { docker } from "./process.ts";
-import { SECRETS } from "./secrets.ts";
-import type { ServiceInfo, StackInfo } from "./stack-info.ts";
+import { SECRETS } from "../secrets.ts";
+import type { ServiceInfo, StackInfo } from "../stack-info.ts";
 
 export interface ContainerDetails {
   Id: string;
@@ -18,7 +18,7 @@ export interface ContainerDetails {
 }
 
 export async function inspectProject(projectName: string): Promise<ContainerDetails[]> {
-  const listed = await listProjectContainers(projectName);
+  const listed = await projectContainers(projectName, { all: true });
   if (listed.length === 0) return [];
   const { stdout } = await docker(["inspect", ...listed.map((entry) => entry.id)]);
   return JSON.parse(stdout) as ContainerDetails[];
