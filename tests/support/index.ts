@@ -7,6 +7,7 @@
 //   started-data-stack.ts      the started stack: info, saveLogs(), down(), `await using`
 //   settings.ts                fresh settings (project name, free ports, secrets) for a stack
 //   postgres.ts, airflow.ts, pgadmin.ts, browser.ts, containers.ts   clients
+//   dag-kit.ts                 testing a DAG: run it to its end, its tasks, logs and XComs; addConnection
 //   compose.ts, compose-model.ts, process.ts, engine.ts              the docker CLI, the compose model, the engine
 //   images.ts, secrets.ts      the images and secrets of the stack (one home each)
 //   polling.ts                 eventually(), Polling
@@ -26,6 +27,7 @@ export {
 export { type ContainerInspect, execIn, healthOf, inspect, waitForHealthy } from "./containers.ts";
 export { listProjectContainers } from "./container-logs.ts";
 export { DataStackEnvironment } from "./data-stack-environment.ts";
+export { addConnection, type ConnectionRemover } from "./dag-kit.ts";
 export { recordFigure } from "./figures.ts";
 export { IMAGES, imageRef, stackImageTag } from "./images.ts";
 export { COMPOSE_DIR, REPO_ROOT, STACK_LOG_ROOT } from "./paths.ts";
