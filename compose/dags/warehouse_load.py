@@ -2,8 +2,12 @@
 warehouse_load: load data/city_temperatures.csv into the ``warehouse`` database.
 
 Connection
-    Airflow connection ``warehouse`` (postgres). The image's entrypoint defines it as
-    ``AIRFLOW_CONN_WAREHOUSE`` from ``WAREHOUSE_DB_*`` (host, port, name, user, password[_FILE]).
+    Airflow connection ``warehouse`` (postgres): a stored connection like any of yours, which ``secrets-init``
+    stores on the stack's first start from the warehouse role's login (``secrets-init connection set warehouse``
+    points it elsewhere).
+
+Shared code
+    ``warehouse_rows`` (compose/include/warehouse_rows.py): the run-scoped load and check.
 
 Table (created by the first task if missing)
     ``raw.city_temperatures``::
@@ -46,8 +50,8 @@ from pathlib import Path
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import Param, dag, task
+from warehouse_rows import WAREHOUSE_CONN_ID, check_run_rows, replace_run_rows
 
-WAREHOUSE_CONN_ID = "warehouse"
 TABLE = "raw.city_temperatures"
 DATA_FILE = Path(__file__).resolve().parent / "data" / "city_temperatures.csv"
 COLUMNS = ("obs_date", "city", "country_code", "temp_min_c", "temp_max_c", "precip_mm")
@@ -117,35 +121,18 @@ def warehouse_load():
     def load_csv(run_id: str | None = None, params: dict | None = None) -> int:
         # run_id and params are filled in from the task context (Airflow passes context keys by name).
         assert run_id, "run_id missing from the task context"
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
         rows = read_rows()
         cities = (params or {}).get("cities")
         if cities:
             rows = [row for row in rows if row[2] in cities]
-        hook = PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID)
-        with hook.get_conn() as conn, conn.cursor() as cur:
-            # psycopg2's connection context manager commits on success, rolls back on error.
-            cur.execute(f"DELETE FROM {TABLE} WHERE run_id = %s", (run_id,))
-            cur.executemany(
-                f"INSERT INTO {TABLE} (run_id, line_no, {', '.join(COLUMNS)})"
-                f" VALUES (%s, %s, {', '.join(['%s'] * len(COLUMNS))})",
-                [(run_id, *row) for row in rows],
-            )
-        conn.close()
+        replace_run_rows(TABLE, ("line_no", *COLUMNS), run_id, rows)
         print(f"loaded {len(rows)} rows from {DATA_FILE.name} for run_id={run_id!r}")
         return len(rows)
 
     @task
     def check_rows(expected: int, run_id: str | None = None) -> None:
         assert run_id, "run_id missing from the task context"
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        hook = PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID)
-        (count,) = hook.get_first(f"SELECT count(*) FROM {TABLE} WHERE run_id = %s", parameters=(run_id,))
-        if count != expected:
-            raise ValueError(f"{TABLE} has {count} rows for run_id={run_id!r}, expected {expected}")
-        print(f"{TABLE}: {count} rows for run_id={run_id!r}")
+        check_run_rows(TABLE, run_id, expected)
 
     loaded = load_csv()
     create_table >> loaded

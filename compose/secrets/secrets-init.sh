@@ -14,6 +14,8 @@
 #   secrets-init.sh connection list       print the IDs (not the URIs)
 #                          Airflow reads these from $CONNECTIONS_FILE (its LocalFilesystemBackend), so a
 #                          connection's password is in neither compose, .env, git nor the metadata database.
+#                          `init` stores one itself when it is missing: `warehouse`, the stack's warehouse
+#                          database with the warehouse role's login, which the example DAGs use.
 #
 # A value given in the environment that differs from the stored one is refused where taking it would break
 # existing data (database role passwords, the Fernet key that encrypts Airflow connections).
@@ -22,6 +24,8 @@ set -Eeuo pipefail
 SECRETS_DIR=${SECRETS_DIR:-/run/stack-secrets}
 # One `ID=URI` line per connection (Airflow's .env format for LocalFilesystemBackend).
 readonly CONNECTIONS_FILE=airflow_connections.env
+# The example DAGs' connection to the stack's own `warehouse` database, as seen from the stack's network.
+readonly WAREHOUSE_CONNECTION=warehouse
 
 # name  variable  kind  on-change
 #   kind: password | fernet | token
@@ -50,6 +54,19 @@ die() {
 }
 
 random_bytes() { head -c "$1" /dev/urandom; }
+
+# Percent-encodes everything but RFC 3986's unreserved characters, byte by byte: a password in a URI.
+urlencode() {
+	local LC_ALL=C s=$1 out='' c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case "$c" in
+		[a-zA-Z0-9.~_-]) out+=$c ;;
+		*) printf -v c '%%%02X' "'$c" && out+=${c: -3} ;;
+		esac
+	done
+	printf '%s' "$out"
+}
 
 generate() {
 	case "$1" in
@@ -123,12 +140,42 @@ init() {
 	done
 	# Airflow's secrets backend refuses a missing file; an empty one means "no extra connections".
 	[ -e "$SECRETS_DIR/$CONNECTIONS_FILE" ] || store "$CONNECTIONS_FILE" ""
+	init_warehouse_connection
 	store "$PGBACKREST_CIPHER_CONF" "$(printf '[global]\nrepo1-cipher-pass=%s\n' "$(<"$SECRETS_DIR/backup_passphrase")")"
 	log "secrets ready in $SECRETS_DIR"
 }
 
+# The URI of the `warehouse` connection for a warehouse role password.
+warehouse_uri() { printf 'postgresql://warehouse:%s@postgres:5432/warehouse' "$(urlencode "$1")"; }
+
+# Stores `warehouse` the way `connection set` stores a forker's connection, so that the example DAGs reach
+# their database by the documented route. Only when no `warehouse` line exists (a new stack, or one from
+# before this was stored here): one given with `connection set warehouse` is kept, and one removed comes back.
+init_warehouse_connection() {
+	local file=$SECRETS_DIR/$CONNECTIONS_FILE
+	lock_connections
+	if ! grep -q "^$WAREHOUSE_CONNECTION=" "$file"; then
+		put_connection "$WAREHOUSE_CONNECTION" "$(warehouse_uri "$(<"$SECRETS_DIR/warehouse_db_password")")"
+		log "stored connection $WAREHOUSE_CONNECTION (the warehouse database; replace it with: connection set $WAREHOUSE_CONNECTION)"
+	fi
+}
+
+# Connection changes are read-modify-write of one file: one at a time (`connection set` from two shells,
+# or two tests). The lock is on the directory, which outlives the file's replacements; released at exit.
+lock_connections() {
+	exec 9<"$SECRETS_DIR"
+	flock 9
+}
+
+# put_connection ID URI: ID's line replaced by (or added as) ID=URI; every other line kept.
+put_connection() {
+	local id=$1 uri=$2 file=$SECRETS_DIR/$CONNECTIONS_FILE kept nl=$'\n'
+	kept=$([ -s "$file" ] && grep -v "^$id=" "$file" || true)
+	store "$CONNECTIONS_FILE" "${kept:+$kept$nl}${uri:+$id=$uri$nl}"
+}
+
 connection() {
-	local action=${1:-} id=${2:-} file=$SECRETS_DIR/$CONNECTIONS_FILE uri kept nl=$'\n'
+	local action=${1:-} id=${2:-} file=$SECRETS_DIR/$CONNECTIONS_FILE uri
 	local usage="usage: secrets-init.sh connection set ID (URI on stdin) | connection remove ID | connection list"
 	[ -d "$SECRETS_DIR" ] || die "$SECRETS_DIR is not mounted; the compose file mounts the volume 'stack-secrets' there"
 	case "$action" in
@@ -140,11 +187,9 @@ connection() {
 	*) die "$usage" ;;
 	esac
 	[[ "$id" =~ ^[A-Za-z0-9_-]+$ ]] || die "connection ID '$id' must be letters, digits, '_' or '-'; $usage"
-	# Every other connection's line, newline-terminated.
-	kept=$([ -s "$file" ] && grep -v "^$id=" "$file" || true)
-	kept=${kept:+$kept$nl}
 	if [ "$action" = remove ]; then
-		store "$CONNECTIONS_FILE" "$kept"
+		lock_connections
+		put_connection "$id" ""
 		log "removed connection $id"
 		return 0
 	fi
@@ -157,7 +202,8 @@ connection() {
 	fi
 	[[ "$uri" == *://* ]] ||
 		die "connection $id: give its URI on stdin, e.g. postgresql://user:pass%40word@host.docker.internal:5432/db (percent-encode special characters)"
-	store "$CONNECTIONS_FILE" "$kept$id=$uri$nl"
+	lock_connections
+	put_connection "$id" "$uri"
 	log "stored connection $id; Airflow reads it at its next use, no restart needed"
 }
 
@@ -175,6 +221,18 @@ show() {
 	EOF
 }
 
+# A new warehouse role password: the stored `warehouse` connection follows it, unless it is one of your own
+# (`connection set warehouse`), which is left as it is.
+follow_warehouse_password() {
+	local file=$SECRETS_DIR/$CONNECTIONS_FILE old
+	lock_connections
+	old=$WAREHOUSE_CONNECTION=$(warehouse_uri "$(cat "$SECRETS_DIR/warehouse_db_password" 2>/dev/null)")
+	if [ -s "$file" ] && grep -qxF "$old" "$file"; then
+		put_connection "$WAREHOUSE_CONNECTION" "$(warehouse_uri "$1")"
+		log "updated connection $WAREHOUSE_CONNECTION to the new password"
+	fi
+}
+
 set_secret() {
 	local var=${1:-} entry name entry_var kind
 	for entry in "${SECRETS[@]}"; do
@@ -184,6 +242,7 @@ set_secret() {
 		if [ "$kind" = fernet ] && ! is_fernet_key "${!var}"; then
 			die "$var is not a Fernet key (32 random bytes, url-safe base64: 44 characters ending in '='; during a rotation: new,old)"
 		fi
+		[ "$name" != warehouse_db_password ] || follow_warehouse_password "${!var}"
 		store "$name" "${!var}"
 		[ "$name" != backup_passphrase ] ||
 			store "$PGBACKREST_CIPHER_CONF" "$(printf '[global]\nrepo1-cipher-pass=%s\n' "${!var}")"

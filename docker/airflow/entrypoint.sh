@@ -30,10 +30,8 @@
 #                                    and name percent-encoded) from
 #   AIRFLOW_DB_HOST (postgres) AIRFLOW_DB_PORT (5432) AIRFLOW_DB_NAME (airflow)
 #   AIRFLOW_DB_USER (airflow) AIRFLOW_DB_PASSWORD* (required, non-empty)
-#   AIRFLOW_CONN_WAREHOUSE           if unset and WAREHOUSE_DB_PASSWORD is non-empty, built as a JSON
-#                                    connection (conn_type postgres) from
-#   WAREHOUSE_DB_HOST (postgres) WAREHOUSE_DB_PORT (5432) WAREHOUSE_DB_NAME (warehouse)
-#   WAREHOUSE_DB_USER (warehouse) WAREHOUSE_DB_PASSWORD*
+#   (Connections are not built here: compose's secrets backend reads those `secrets-init connection set`
+#   stores, `warehouse` included; an AIRFLOW_CONN_<ID> in the environment is Airflow's own and wins.)
 #   init only:
 #   AIRFLOW_ADMIN_USERNAME (admin) AIRFLOW_ADMIN_PASSWORD* (required) AIRFLOW_ADMIN_EMAIL
 #   (admin@example.com) AIRFLOW_ADMIN_FIRSTNAME (Admin) AIRFLOW_ADMIN_LASTNAME (User)
@@ -80,29 +78,6 @@ airflow_urlencode() {
 	printf '%s' "$out"
 }
 
-# Escapes a string for use inside a JSON string literal (", \ and control characters).
-airflow_json_escape() {
-	local LC_ALL=C
-	local s="$1" i ch
-	s="${s//\\/\\\\}"
-	s="${s//\"/\\\"}"
-	s="${s//$'\n'/\\n}"
-	s="${s//$'\r'/\\r}"
-	s="${s//$'\t'/\\t}"
-	# The rare case, in a loop of 62 forks: run it only for a string that has another control character.
-	# (This function runs in every container start and every health probe, via docker_setup_env.)
-	[[ "$s" == *[[:cntrl:]]* ]] || {
-		printf '%s' "$s"
-		return
-	}
-	for ((i = 1; i < 32; i++)); do
-		# shellcheck disable=SC2059 # the format is the escape \xHH itself: that is how printf makes the byte
-		printf -v ch "\\x$(printf '%02x' "$i")"
-		s="${s//"$ch"/$(printf '\\u%04x' "$i")}"
-	done
-	printf '%s' "$s"
-}
-
 airflow_require_nonempty() {
 	local var="$1" why="$2"
 	if [ -z "${!var:-}" ]; then
@@ -138,29 +113,17 @@ airflow_check_fernet_key() {
 docker_setup_env() {
 	local var
 	for var in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY \
-		AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD; do
+		AIRFLOW_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD; do
 		file_env "$var"
 	done
 
 	: "${AIRFLOW_DB_HOST:=postgres}" "${AIRFLOW_DB_PORT:=5432}" "${AIRFLOW_DB_NAME:=airflow}" "${AIRFLOW_DB_USER:=airflow}"
-	: "${WAREHOUSE_DB_HOST:=postgres}" "${WAREHOUSE_DB_PORT:=5432}" "${WAREHOUSE_DB_NAME:=warehouse}" "${WAREHOUSE_DB_USER:=warehouse}"
 	export AIRFLOW_DB_HOST AIRFLOW_DB_PORT AIRFLOW_DB_NAME AIRFLOW_DB_USER
 
 	if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ] && [ -n "${AIRFLOW_DB_PASSWORD:-}" ]; then
 		airflow_require_port AIRFLOW_DB_PORT
 		AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://$(airflow_urlencode "$AIRFLOW_DB_USER"):$(airflow_urlencode "$AIRFLOW_DB_PASSWORD")@${AIRFLOW_DB_HOST}:${AIRFLOW_DB_PORT}/$(airflow_urlencode "$AIRFLOW_DB_NAME")"
 		export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
-	fi
-
-	if [ -z "${AIRFLOW_CONN_WAREHOUSE:-}" ] && [ -n "${WAREHOUSE_DB_PASSWORD:-}" ]; then
-		airflow_require_port WAREHOUSE_DB_PORT
-		# shellcheck disable=SC2089,SC2090 # the quotes are JSON's, meant literally; the value is never word-split
-		printf -v AIRFLOW_CONN_WAREHOUSE \
-			'{"conn_type": "postgres", "host": "%s", "port": %d, "schema": "%s", "login": "%s", "password": "%s"}' \
-			"$(airflow_json_escape "$WAREHOUSE_DB_HOST")" "$((10#$WAREHOUSE_DB_PORT))" "$(airflow_json_escape "$WAREHOUSE_DB_NAME")" \
-			"$(airflow_json_escape "$WAREHOUSE_DB_USER")" "$(airflow_json_escape "$WAREHOUSE_DB_PASSWORD")"
-		# shellcheck disable=SC2090 # see above
-		export AIRFLOW_CONN_WAREHOUSE
 	fi
 	airflow_setup_celery_env
 }
@@ -325,7 +288,7 @@ _main() {
 		api-server | scheduler | dag-processor | triggerer)
 			docker_setup_env
 			docker_verify_minimum_env "$1"
-			# The components need only the derived settings (DB URL, AIRFLOW_CONN_WAREHOUSE); keep
+			# The components need only the derived settings (the DB URL); keep
 			# the raw passwords out of their environment, which task processes inherit.
 			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
 			exec /opt/venv/bin/airflow "$@"

@@ -109,7 +109,9 @@ describe("compose/celery-worker-host.yml", () => {
     expectHardened("airflow-worker", worker);
     const env = worker.environment ?? {};
     expect(env.AIRFLOW__CORE__EXECUTION_API_SERVER_URL).toBe("http://192.0.2.10:8080/execution/");
-    expect([env.AIRFLOW_DB_HOST, env.WAREHOUSE_DB_HOST, env.AIRFLOW_BROKER_HOST]).toEqual(["192.0.2.10", "192.0.2.10", "192.0.2.10"]);
+    expect([env.AIRFLOW_DB_HOST, env.AIRFLOW_BROKER_HOST]).toEqual(["192.0.2.10", "192.0.2.10"]);
+    // The stored `warehouse` connection, which tasks get from the stack's api-server, names the host postgres.
+    expect(JSON.stringify((worker as { extra_hosts?: unknown }).extra_hosts)).toMatch(/postgres.{0,6}192\.0\.2\.10/);
   });
 
   it("publishes only the log server, on WORKER_HOST, which tasks record as their hostname", async () => {

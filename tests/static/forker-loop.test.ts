@@ -1,6 +1,6 @@
 // The forker's daily loop, as far as it can be checked without Docker: the npm commands are wired to the
 // bash entry points that set the host up (ShellCheck checks them with every script: npm run lint), the compose file takes the
-// variables a first pipeline needs, and scripts and DAGs keep LF line endings in every checkout.
+// variables a first pipeline needs (its DAG folder, its shared modules, its tasks' memory), and scripts and DAGs keep LF line endings in every checkout.
 import { execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -60,6 +60,21 @@ describe("compose for a first pipeline", () => {
         volumes.find((volume) => volume.target === "/opt/airflow/dags"),
         service,
       ).toMatchObject({ source: "/srv/my-dags", read_only: true });
+    }
+  });
+
+  it("mounts AIRFLOW_INCLUDE_DIR, the DAGs' shared modules, read-only on PYTHONPATH wherever DAGs are parsed or run", async () => {
+    const model = await composeConfig({ AIRFLOW_INCLUDE_DIR: "/srv/my-include" });
+    for (const service of AIRFLOW_SERVICES.filter((name) => name !== "airflow-init")) {
+      const definition = model.services[service] as {
+        volumes?: Array<{ source?: string; target: string; read_only?: boolean }>;
+        environment?: Record<string, string>;
+      };
+      expect(
+        (definition.volumes ?? []).find((volume) => volume.target === "/opt/airflow/include"),
+        service,
+      ).toMatchObject({ source: "/srv/my-include", read_only: true });
+      expect(definition.environment?.PYTHONPATH?.split(":"), service).toContain("/opt/airflow/include");
     }
   });
 

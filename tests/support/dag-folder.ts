@@ -12,6 +12,12 @@ export const DAGS_DIR_VARIABLE = "AIRFLOW_DAGS_DIR";
 export const CONTAINER_DAGS_DIR = "/opt/airflow/dags";
 /** The repository's DAG folder: what a forker edits, and what every run copies. */
 export const REPOSITORY_DAGS_DIR = path.join(COMPOSE_DIR, "dags");
+/**
+ * The modules the DAGs share: compose mounts AIRFLOW_INCLUDE_DIR (default compose/include) read-only there, on
+ * PYTHONPATH. Test stacks mount the repository's folder itself (tests never write shared code).
+ */
+export const CONTAINER_INCLUDE_DIR = "/opt/airflow/include";
+export const REPOSITORY_INCLUDE_DIR = path.join(COMPOSE_DIR, "include");
 
 /**
  * Copies compose/dags to `directory` (emptied first) and returns the variables that make compose mount it.

@@ -16,10 +16,19 @@
 //   await taskInstances(api, run);                           // states, tries, the worker's hostname and queue
 //   await waitForRunEnd(api, run);                           // success or failed
 //
-// tests/dags/warehouse_load.test.ts is the example to copy for a new DAG.
+// A DAG that reads your own systems needs their connections; the test stack starts without them:
+//
+//   const removeConnection = await addConnection(stack, "shop_db", "postgresql://u:p@host.docker.internal:5432/shop");
+//   afterAll(removeConnection);              // or `await using _ = await addConnection(...)`
+//
+// tests/dags/warehouse_load.test.ts is the example to copy for a new DAG; tests/dags/shop_orders_load.test.ts
+// for one that reads a system of its own (a Postgres started by the test).
 import type { AxiosInstance } from "axios";
+import { CONTAINER_INCLUDE_DIR, REPOSITORY_INCLUDE_DIR } from "./dag-folder.ts";
+import { compose } from "./internal/compose.ts";
 import { docker } from "./internal/process.ts";
 import { eventually } from "./polling.ts";
+import { projectOf, type StackInfo } from "./stack-info.ts";
 
 export interface DagRun {
   dag_run_id: string;
@@ -149,8 +158,8 @@ export interface TaskLogEntry {
   error_detail?: Array<{ exc_type?: string; exc_value?: string; frames?: Array<{ filename: string; lineno: number; name: string }> }>;
 }
 
-/** Where the DAG files are inside the containers: traceback frames there are the forker's own code. */
-const DAG_CODE_PREFIX = "/opt/airflow/dags/";
+/** Where the DAG files and their shared modules are inside the containers: frames there are the forker's own code. */
+const DAG_CODE_PREFIXES = ["/opt/airflow/dags/", `${CONTAINER_INCLUDE_DIR}/`];
 
 /** Which try of which task instance: default, the latest try of the unmapped task. */
 export interface TaskTry {
@@ -208,7 +217,8 @@ function formatLogEntry(entry: TaskLogEntry): string[] {
   for (const error of entry.error_detail ?? []) {
     lines.push(`  ${error.exc_type ?? "Error"}: ${error.exc_value ?? ""}`);
     for (const frame of error.frames ?? []) {
-      if (frame.filename.startsWith(DAG_CODE_PREFIX)) lines.push(`    at ${frame.filename}:${frame.lineno} in ${frame.name}`);
+      if (DAG_CODE_PREFIXES.some((prefix) => frame.filename.startsWith(prefix)))
+        lines.push(`    at ${frame.filename}:${frame.lineno} in ${frame.name}`);
     }
   }
   return lines;
@@ -269,6 +279,27 @@ export async function expectRunSucceeded(finished: FinishedRun & { api: AxiosIns
   );
 }
 
+/** Removes a connection that addConnection stored; callable as is, or disposed of by `await using`. */
+export type ConnectionRemover = (() => Promise<void>) & AsyncDisposable;
+
+/**
+ * Stores connection `id` (an Airflow URI; percent-encode special characters) in the stack the documented way,
+ * `secrets-init connection set`, so tasks read it exactly as they will on a forker's stack: from the secrets
+ * volume, at their next use, no restart. The stack's tasks reach the machine Docker runs on as
+ * `host.docker.internal`. Returns the remover (`connection remove`): call it in afterAll.
+ */
+export async function addConnection(stack: StackInfo, id: string, uri: string): Promise<ConnectionRemover> {
+  const project = projectOf(stack);
+  const stored = await compose(project, ["run", "--rm", "-T", "secrets-init", "connection", "set", id], { input: `${uri}\n` });
+  if (!`${stored.stdout}${stored.stderr}`.includes(`stored connection ${id}`)) {
+    throw new Error(`secrets-init did not store connection ${id}:\n${stored.stdout}${stored.stderr}`);
+  }
+  const remove = async () => {
+    await compose(project, ["run", "--rm", "-T", "secrets-init", "connection", "remove", id]);
+  };
+  return Object.assign(remove, { [Symbol.asyncDispose]: remove });
+}
+
 /** What importing one DAG file found: its DAGs (with their task counts), or the import error. */
 export interface DagFileCheck {
   /** Path relative to the DAG folder. */
@@ -304,9 +335,10 @@ print("DAG-FILE-CHECK " + json.dumps(results))
 
 /**
  * Imports every .py file of `folder` (a host path) inside the stack's Airflow image, without network or
- * database, one file at a time.
+ * database, one file at a time, with the shared modules of `includeFolder` (default compose/include) on
+ * PYTHONPATH, as in the stack.
  */
-export async function checkDagFiles(folder: string, image: string): Promise<DagFileCheck[]> {
+export async function checkDagFiles(folder: string, image: string, includeFolder = REPOSITORY_INCLUDE_DIR): Promise<DagFileCheck[]> {
   const { stdout } = await docker([
     "run",
     "--rm",
@@ -317,6 +349,10 @@ export async function checkDagFiles(folder: string, image: string): Promise<DagF
     "none",
     "--volume",
     `${folder}:/opt/airflow/dags:ro`,
+    "--volume",
+    `${includeFolder}:${CONTAINER_INCLUDE_DIR}:ro`,
+    "--env",
+    `PYTHONPATH=${CONTAINER_INCLUDE_DIR}`,
     image,
     "python",
     "-c",

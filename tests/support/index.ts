@@ -46,7 +46,9 @@ export {
 } from "./containers.ts";
 export { minimalDagSource, prepareDagFolderCopy, REPOSITORY_DAGS_DIR, writableDagFolder, writeDagFile } from "./dag-folder.ts";
 export {
+  addConnection,
   checkDagFiles,
+  type ConnectionRemover,
   type DagFileCheck,
   describeImportError,
   expectRunSucceeded,
