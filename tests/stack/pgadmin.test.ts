@@ -10,6 +10,7 @@ import {
   logins,
   chromiumForTest,
   launchChromium,
+  retryingNetworkChange,
   PgAdminSession,
   projectOf,
   recordFigure,
@@ -109,11 +110,15 @@ describeStack("pgadmin", (stack) => {
     const screenshot = path.join(REPO_ROOT, "test-results", "pgadmin-browser.png");
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(`${httpUrl(stack, "pgadmin")}/login`);
-      await page.getByPlaceholder(/email/i).fill(email);
-      await page.getByPlaceholder(/password/i).fill(password);
-      await page.getByRole("button", { name: /login/i }).click();
-      await page.waitForURL(/\/browser\/$/, { timeout: 60_000 });
+      await retryingNetworkChange(async () => {
+        await page.goto(`${httpUrl(stack, "pgadmin")}/login`);
+        if (!/\/browser\/$/.test(page.url())) {
+          await page.getByPlaceholder(/email/i).fill(email);
+          await page.getByPlaceholder(/password/i).fill(password);
+          await page.getByRole("button", { name: /login/i }).click();
+        }
+        await page.waitForURL(/\/browser\/$/, { timeout: 60_000 });
+      });
       // Opening the server group in the object explorer connects the pre-registered server (from the
       // pgpass: no password prompt); opening its databases lists those of the stack.
       const tree = (text: string | RegExp) => page.getByText(text, { exact: true }).first();

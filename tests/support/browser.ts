@@ -48,3 +48,20 @@ export function chromiumForTest(context: { skip: (note?: string) => void }): str
   context.skip(reason);
   return undefined;
 }
+
+/**
+ * Runs a browser step that navigates, again when Chromium aborted it with ERR_NETWORK_CHANGED: Chromium drops
+ * in-flight navigations whenever the host's network changes, and Docker adds or removes a bridge network each time
+ * any stack on the machine starts or stops (the gate's other files start side stacks all along). Any other error,
+ * or a third network change in a row, fails the step. Give it steps that may safely run twice.
+ */
+export async function retryingNetworkChange<T>(step: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= attempts || !String(error).includes("ERR_NETWORK_CHANGED")) throw error;
+      process.stderr.write(`[browser] a host network change aborted a navigation; trying it again (${attempt}/${attempts - 1})\n`);
+    }
+  }
+}

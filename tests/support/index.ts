@@ -11,7 +11,7 @@
 export { airflowApi, airflowHttp, airflowToken } from "./airflow.ts";
 export { AIRFLOW_COMPONENTS, JOB_COMPONENTS } from "./airflow-components.ts";
 export { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "./backup.ts";
-export { chromiumForTest, launchChromium } from "./browser.ts";
+export { chromiumForTest, launchChromium, retryingNetworkChange } from "./browser.ts";
 export {
   CELERY_PARSE_TIMEOUT_MS,
   CELERY_RUN_TIMEOUT_MS,
