@@ -22,6 +22,7 @@ import { eventually } from "../../tests/support/polling.ts";
 import { withPostgres } from "../../tests/support/postgres.ts";
 import { docker } from "../../tests/support/process.ts";
 import { freshSettings } from "../../tests/support/settings.ts";
+import { decideReaper, reaperNotice } from "../../tests/support/reaper.ts";
 import { logins, projectOf, type StackInfo, variable } from "../../tests/support/stack-info.ts";
 
 const OVERRIDES = ["celery.yml", "../tests/fixtures/celery/dags-celery.test.yml"];
@@ -54,6 +55,9 @@ function rows(info: StackInfo, dagId: string, runId: string): Promise<Row[]> {
 }
 
 async function main(): Promise<void> {
+  // Without Testcontainers' reaper when its image is not here (as `npm run bench` and the tests decide).
+  const reaper = reaperNotice(await decideReaper());
+  if (reaper) process.stderr.write(`${reaper}\n`);
   const settings = await freshSettings({ overrides: OVERRIDES });
   const project = settings.projectName;
   const environment = new DataStackEnvironment(settings)
