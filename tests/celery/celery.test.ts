@@ -48,6 +48,11 @@ import {
 } from "../support/index.ts";
 
 const WORKERS = 3;
+/** [scheduler] task_instance_heartbeat_timeout of the test stack (tests/fixtures/celery/compose.test.yml). */
+const HEARTBEAT_TIMEOUT = 15;
+/** The task_queued_timeout the queued-timeout test restarts the scheduler with, and how often it is looked for. */
+const QUEUED_TIMEOUT = 20;
+const QUEUED_TIMEOUT_CHECK_INTERVAL = 2;
 
 describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
   let stack: StartedDataStack | undefined;
@@ -222,6 +227,10 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
   }, 600_000);
 
   it("retries the task of a SIGKILLed worker on another worker, and the run succeeds", async () => {
+    // The scheduler of the test stack fails a task whose heartbeat is this old (compose.test.yml).
+    const scheduler = await containerOf(project, "airflow-scheduler");
+    const env = JSON.parse((await docker(["inspect", "--format", "{{json .Config.Env}}", scheduler])).stdout) as string[];
+    expect(env).toContain(`AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=${HEARTBEAT_TIMEOUT}`);
     const run = await triggerDag(api, "celery_failover", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     const first = await eventually(
       "the first try to run on a worker",
@@ -244,7 +253,7 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       { timeoutMs: 400_000, intervalMs: 1_000 },
     );
     recordFigure("celery: worker SIGKILL to its task succeeding elsewhere", Math.round((Date.now() - killedAt) / 1000), "s", {
-      heartbeatTimeoutSeconds: 30,
+      heartbeatTimeoutSeconds: HEARTBEAT_TIMEOUT,
     });
     expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     expect(retried.try_number).toBe(2);
@@ -258,11 +267,13 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
   }, 900_000);
 
   it("runs every task queued in the broker exactly once after the broker is SIGKILLed and restarted", async () => {
-    await withPostgres(info, logins(info).warehouse, (client) =>
-      client.query(
+    await withPostgres(info, logins(info).warehouse, async (client) => {
+      await client.query(
         "CREATE TABLE IF NOT EXISTS public.celery_exactly_once (run_id text NOT NULL, task_index int NOT NULL, try_number int NOT NULL, hostname text NOT NULL)",
-      ),
-    );
+      );
+      // The blockers hold their slots until the test writes their run id here.
+      await client.query("CREATE TABLE IF NOT EXISTS public.celery_release (run_id text NOT NULL)");
+    });
     const broker = await containerOf(project, "broker");
     const queueLength = async () => {
       const { stdout } = await docker([
@@ -275,7 +286,8 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       return Number(/\d+/.exec(stdout)?.[0] ?? "0");
     };
 
-    // Fill every slot of the default queue, so the next run's tasks wait in the broker.
+    // Fill every slot of the default queue, so the next run's tasks wait in the broker until the blockers
+    // are released, after the broker's restart.
     const blockers = await triggerDag(api, "celery_blockers", { parseTimeoutMs: CELERY_PARSE_TIMEOUT_MS });
     await eventually(
       "the 4 blockers to occupy every default slot",
@@ -300,6 +312,11 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
     expect(
       await eventually("the broker to answer", async () => queueLength().catch(() => undefined), { timeoutMs: 60_000 }),
     ).toBeGreaterThanOrEqual(6);
+    // Every blocker still holds its slot (none ended while the broker was down); now let them finish.
+    expect((await taskInstances(api, blockers)).map((row) => row.state)).toEqual(Array(4).fill("running"));
+    await withPostgres(info, logins(info).warehouse, (client) =>
+      client.query("INSERT INTO public.celery_release (run_id) VALUES ($1)", [blockers.dag_run_id]),
+    );
 
     expect((await waitForRunEnd(api, run, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     expect((await waitForRunEnd(api, blockers, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
@@ -415,10 +432,13 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
 
   // The last test that runs tasks: it leaves the scheduler on the short timeout.
   it("fails a task nobody takes from the queue after task_queued_timeout and two requeues, and runs tasks whose queue wait is shorter", async () => {
-    const timeout = 30;
-    // Restart the scheduler alone with the short timeout, checked every 5 s (compose.test.yml reads the variables).
+    const timeout = QUEUED_TIMEOUT;
+    // Restart the scheduler alone with the short timeout, checked every 2 s (compose.test.yml reads the variables).
     await compose(projectOf(info), ["up", "--detach", "--no-deps", "--no-build", "--wait", "--wait-timeout", "300", "airflow-scheduler"], {
-      env: { TEST_TASK_QUEUED_TIMEOUT: String(timeout), TEST_TASK_QUEUED_TIMEOUT_CHECK_INTERVAL: "5" },
+      env: {
+        TEST_TASK_QUEUED_TIMEOUT: String(timeout),
+        TEST_TASK_QUEUED_TIMEOUT_CHECK_INTERVAL: String(QUEUED_TIMEOUT_CHECK_INTERVAL),
+      },
       timeoutMs: 400_000,
     });
     const scheduler = await containerOf(project, "airflow-scheduler");
@@ -436,29 +456,41 @@ describeDocker("Celery stack (compose/celery.yml, 3 workers)", () => {
       return (response.data as { event_logs: Array<{ event: string; extra: string | null; try_number: number | null }> }).event_logs;
     };
 
-    // 3 tasks of 10 s on the 2 slots of the `special` worker: one waits in the broker, less than the timeout.
+    // 3 tasks of 3 s on the 2 slots of the `special` worker: one waits in the broker for a free slot, less than
+    // the timeout. That wait is the 3 s plus a busy worker's overhead (ending one task, starting the next), which
+    // was up to 10 s at load average 25 on 2 cores: hence a timeout of 20 s, not less.
     expect((await waitForRunEnd(api, waited, CELERY_RUN_TIMEOUT_MS)).state).toBe("success");
     const waits = await withPostgres(
       info,
       logins(info).airflow,
       async (client) =>
         (
-          await client.query<{ task_id: string; state: string; try_number: number; wait: number }>(
-            "SELECT task_id, state, try_number, EXTRACT(EPOCH FROM start_date - queued_dttm)::float AS wait FROM task_instance WHERE dag_id = 'celery_queue_wait' AND run_id = $1 ORDER BY task_id",
+          await client.query<{ task_id: string; state: string; try_number: number; wait: number; started: Date; ended: Date }>(
+            "SELECT task_id, state, try_number, EXTRACT(EPOCH FROM start_date - queued_dttm)::float AS wait, start_date AS started, end_date AS ended FROM task_instance WHERE dag_id = 'celery_queue_wait' AND run_id = $1 ORDER BY task_id",
             [waited.dag_run_id],
           )
         ).rows,
     );
     expect(waits.map((row) => [row.task_id, row.state, row.try_number])).toEqual([0, 1, 2].map((index) => [`wait_${index}`, "success", 1]));
     const longest = Math.max(...waits.map((row) => row.wait));
-    recordFigure("celery: longest queue wait that ran fine (task_queued_timeout 30 s)", Math.round(longest), "s");
-    expect(longest, "a task waited in the broker for a free slot").toBeGreaterThanOrEqual(5);
+    recordFigure(`celery: longest queue wait that ran fine (task_queued_timeout ${timeout} s)`, Math.round(longest), "s");
+    // A task waited in the broker for a free slot: it started only after another one had ended.
+    const firstEnd = Math.min(...waits.map((row) => row.ended.getTime()));
+    expect(
+      waits.filter((row) => row.started.getTime() >= firstEnd).length,
+      "tasks that started after another had ended",
+    ).toBeGreaterThanOrEqual(1);
+    expect(longest).toBeGreaterThanOrEqual(3);
     expect(longest).toBeLessThan(timeout);
     expect(await stuckEvents("celery_queue_wait", waited.dag_run_id)).toEqual([]);
 
     // A task on a queue no worker serves: revoked and set back to scheduled twice, then failed; its 2 retries unused.
     expect((await waitForRunEnd(api, stuck, CELERY_RUN_TIMEOUT_MS)).state).toBe("failed");
-    recordFigure("celery: task on an unserved queue to failed (task_queued_timeout 30 s)", Math.round((Date.now() - started) / 1000), "s");
+    recordFigure(
+      `celery: task on an unserved queue to failed (task_queued_timeout ${timeout} s)`,
+      Math.round((Date.now() - started) / 1000),
+      "s",
+    );
     const [row] = await taskInstances(api, stuck);
     expect([row?.task_id, row?.state, row?.try_number]).toEqual(["nobody_serves", "failed", 1]);
     const events = await stuckEvents("celery_stuck", stuck.dag_run_id);
