@@ -3,6 +3,7 @@
 // (tests/static/harness-api.test.ts fails when one does): a fork's tests need nothing of it, and its names may
 // change with the harness.
 export { composeDownSync, composeStreaming } from "./compose.ts";
+export { buildImagesOnce } from "../data-stack-environment.ts";
 export { onInterrupt } from "./interrupts.ts";
 export { decideReaper, reaperNotice } from "./reaper.ts";
 export { type ContainerDetails, inspectProject } from "./running-stack.ts";
