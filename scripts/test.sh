@@ -28,21 +28,28 @@ ensure_node_modules() {
 	printf '%s\n' "$wanted" >"$stamp"
 }
 
-# The projects of the resilience tier, from the one line of vitest.config.ts that names them.
+# Fills RESILIENCE_PROJECTS from the one line of vitest.config.ts that names the resilience tier's projects. It
+# runs in this shell, not in a `$(…)`, so that a missing line stops the command instead of emptying the list.
 resilience_tier() {
 	local line
 	line=$(grep -E '^export const RESILIENCE_TIER = \[' vitest.config.ts) || {
 		echo "[test] vitest.config.ts has no 'export const RESILIENCE_TIER = [...]' line" >&2
 		exit 2
 	}
-	sed -E 's/.*\[(.*)\].*/\1/; s/[", ]+/ /g' <<<"$line"
+	line=${line#*[}
+	line=${line%%]*}
+	read -r -a RESILIENCE_PROJECTS <<<"${line//[\",]/ }"
+	[ "${#RESILIENCE_PROJECTS[@]}" -gt 0 ] || {
+		echo "[test] vitest.config.ts's RESILIENCE_TIER names no project" >&2
+		exit 2
+	}
 }
 
 # The resilience tier: the first project in the foreground, the others beside it, their output in
 # test-results/<project>.log (shown when all are done: whole when it failed, its summary otherwise).
 run_resilience_tier() {
-	local -a projects
-	read -r -a projects <<<"$(resilience_tier)"
+	resilience_tier
+	local -a projects=("${RESILIENCE_PROJECTS[@]}")
 	mkdir -p test-results
 	local -A pids=()
 	local project status=0 project_status
@@ -92,6 +99,7 @@ if [ "$#" -gt 0 ]; then
 	exec node_modules/.bin/vitest run "$@"
 fi
 # The gate: every project but the resilience tier's, named by exclusion so that a project a fork adds runs here.
+resilience_tier
 exclusions=()
-for project in $(resilience_tier); do exclusions+=(--project "!$project"); done
+for project in "${RESILIENCE_PROJECTS[@]}"; do exclusions+=(--project "!$project"); done
 exec node_modules/.bin/vitest run "${exclusions[@]}"

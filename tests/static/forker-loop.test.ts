@@ -2,7 +2,8 @@
 // bash entry points that set the host up (ShellCheck checks them with every script: npm run lint), the compose file takes the
 // variables a first pipeline needs (its DAG folder, its shared modules, its tasks' memory), and scripts and DAGs keep LF line endings in every checkout.
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { composeConfig, REPO_ROOT } from "../support/index.ts";
@@ -42,6 +43,32 @@ describe("npm commands", () => {
     expect(services).not.toContain("pgadmin");
     for (const service of AIRFLOW_SERVICES.filter((name) => name !== "airflow-init")) expect(services).toContain(service);
     expect(test).toContain("vitest run --project dags");
+  });
+});
+
+describe("the two tiers", () => {
+  /** scripts/test.sh's resilience_tier, run against `config` (vitest.config.ts's text): its list, or its failure. */
+  const tierOf = (config: string) => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), "tiers-"));
+    try {
+      writeFileSync(path.join(folder, "vitest.config.ts"), config);
+      const script = `set -Eeuo pipefail; eval "$(sed -n '/^resilience_tier()/,/^}/p' '${path.join(REPO_ROOT, "scripts/test.sh")}')"; resilience_tier; echo "\${RESILIENCE_PROJECTS[*]}"`;
+      return execFileSync("bash", ["-c", script], { cwd: folder, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  };
+
+  it("leave out of npm test exactly the projects vitest.config.ts names as the resilience tier", () => {
+    const named = /^export const RESILIENCE_TIER = \[(.*)\];$/m.exec(read("vitest.config.ts"))?.[1] ?? "";
+    expect(tierOf(read("vitest.config.ts")).split(" ")).toEqual([...named.matchAll(/"([\w-]+)"/g)].map((match) => match[1]));
+    expect(tierOf(read("vitest.config.ts"))).toBe("resilience celery");
+  });
+
+  it("fail, naming the line, when vitest.config.ts does not name the resilience tier", () => {
+    expect(() => tierOf(read("vitest.config.ts").replace(/^export const RESILIENCE_TIER.*$/m, ""))).toThrow(
+      /no 'export const RESILIENCE_TIER = \[\.\.\.\]' line/,
+    );
   });
 });
 
