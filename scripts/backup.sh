@@ -8,9 +8,9 @@
 #     backup [full|diff]       back up now (default full)
 #     list                     backups, their sizes, the earliest and latest restorable times
 #     verify                   check every file of the repository against its checksum
-#     restore [--to TIME|latest]
-#                              stop the stack, restore Postgres to TIME (default latest), start what ran
-#                              before and wait until it is healthy
+#     restore [--to TIME|LABEL|latest]
+#                              stop the stack, restore Postgres to TIME (default latest) or to the end of the
+#                              backup LABEL, start what ran before and wait until it is healthy
 #     export FILE              the repository and the secrets it needs, to one file (keep it safe: it
 #                              holds the passwords)
 #     import FILE [--no-start] bring an export into a fresh installation, restore it and start the stack
@@ -62,10 +62,10 @@ cmd_restore() {
 		case "$1" in
 		--to) target=${2:-} && shift 2 ;;
 		--to=*) target=${1#--to=} && shift ;;
-		*) die "restore: unknown argument '$1'; use --to '2026-12-01 10:15:00+00' or --to latest" ;;
+		*) die "restore: unknown argument '$1'; use --to '2026-12-01 10:15:00+00', --to LABEL (npm run backups) or --to latest" ;;
 		esac
 	done
-	[ -n "$target" ] || die "restore --to needs a time ('2026-12-01 10:15:00+00') or latest"
+	[ -n "$target" ] || die "restore --to needs a time ('2026-12-01 10:15:00+00'), a backup's label (npm run backups) or latest"
 	local started=$SECONDS
 	local -a services
 	mapfile -t services < <(running_services)

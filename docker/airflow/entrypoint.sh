@@ -39,6 +39,12 @@
 #   AIRFLOW_SCHEMA_TEMPLATE (true)   on an empty metadata DB, load the schema that this image's
 #                                    `airflow db migrate` made at build time instead of migrating;
 #                                    false always runs `airflow db migrate`
+#   AIRFLOW_BACKUP_BEFORE_MIGRATE (true)
+#                                    before migrating an existing metadata DB, have backup-scheduler take a
+#                                    pgBackRest backup (STACK_BACKUP_REQUESTS_DIR, volume backup-requests)
+#   AIRFLOW_MIGRATION_BACKUP_WAIT (300)
+#                                    seconds to wait for backup-scheduler to take that request
+#   STACK_PROJECT_NAME (data-stack)  the compose project, for the restore command init prints
 #   celery worker only:
 #   AIRFLOW_WORKER_WATCHDOG_INTERVAL (30)
 #                                    seconds between the watchdog's consume probes (0: off); see
@@ -215,20 +221,90 @@ airflow_wait_for_db() {
 	esac
 }
 
+# The command that restores the backup LABEL, as this stack's user runs it from the repository's root.
+airflow_restore_command() {
+	local project=${STACK_PROJECT_NAME:-data-stack}
+	if [ "$project" = data-stack ]; then
+		printf 'npm run restore -- --to %s' "$1"
+	else
+		printf 'bash scripts/backup.sh -p %s restore --to %s' "$project" "$1"
+	fi
+}
+
+# A pgBackRest backup before the migration, taken by backup-scheduler (airflow_stack.init request-backup):
+# `airflow db migrate` never downgrades, and a failed migration can leave a half-migrated schema behind, so
+# the database as it was is kept where a restore finds it. Prints the backup's label.
+airflow_backup_before_migration() {
+	local switch=${AIRFLOW_BACKUP_BEFORE_MIGRATE:-true} label status=0
+	case "$switch" in
+		true) ;;
+		false)
+			entrypoint_warn "AIRFLOW_BACKUP_BEFORE_MIGRATE=false: migrating without a backup to go back to"
+			return 0
+			;;
+		*) entrypoint_error "AIRFLOW_BACKUP_BEFORE_MIGRATE=$switch: use true (the default) or false" ;;
+	esac
+	local started=$SECONDS
+	label=$(python -P -m airflow_stack.init request-backup --reason "before airflow db migrate") || status=$?
+	case "$status" in
+		0) ;;
+		1)
+			entrypoint_error "the backup before the migration failed (see above); nothing was migrated. Fix the backup" \
+				"(npm run backup shows the same error), or set AIRFLOW_BACKUP_BEFORE_MIGRATE=false to migrate without one"
+			;;
+		*)
+			entrypoint_error "no backup could be taken before the migration; nothing was migrated. Start backup-scheduler" \
+				"with the stack (docker compose up -d backup-scheduler), or set AIRFLOW_BACKUP_BEFORE_MIGRATE=false to migrate without one"
+			;;
+	esac
+	entrypoint_note "backup $label taken before the migration in $((SECONDS - started))s; to return to it: $(airflow_restore_command "$label")"
+	printf '%s\n' "$label"
+}
+
+# `airflow db migrate`, then the version tables checked again: a migration that exits 0 and leaves the schema
+# behind (apache/airflow#66524) fails init too. On failure the restore command of the backup taken first.
+airflow_migrate() {
+	local label=${1:-} status=0
+	entrypoint_note "running airflow db migrate"
+	airflow db migrate || status=$?
+	if [ "$status" -eq 0 ]; then
+		python -P -m airflow_stack.init schema-state || status=$?
+		[ "$status" -eq 0 ] || entrypoint_warn "airflow db migrate exited 0, but the schema is not at this image's heads"
+	fi
+	[ "$status" -ne 0 ] || return 0
+	if [ -n "$label" ]; then
+		entrypoint_error "the migration failed (exit $status); the Airflow services stay stopped. The database may be" \
+			"half-migrated. Backup $label holds it as it was before. Restore it with: $(airflow_restore_command "$label")" \
+			"; then fix the cause shown above and start the stack again, or start the release that ran before."
+	fi
+	entrypoint_error "the migration failed (exit $status); the Airflow services stay stopped (no backup was taken first)"
+}
+
 airflow_init() {
 	airflow_wait_for_db
-	# On a restart the database is usually at this image's head already: asking the version tables costs
-	# one query, where `airflow db migrate` imports all of Airflow first (seconds of CPU on every start).
-	if python -P -m airflow_stack.init schema-current; then
-		entrypoint_note "skipping airflow db migrate: nothing to migrate"
-	elif python -P -m airflow_stack.init load-schema-template && python -P -m airflow_stack.init schema-current; then
-		# A new database: the image's own migration, made at build time, loaded in one transaction.
-		entrypoint_note "new database: created its schema from the image's template instead of airflow db migrate"
-	else
-		entrypoint_note "running airflow db migrate"
-		# No `|| true`: a failed migration must fail this container (and everything depending on it).
-		airflow db migrate
-	fi
+	# On a restart the database is usually at this image's heads already: asking the version tables costs
+	# a query, where `airflow db migrate` imports all of Airflow first (seconds of CPU on every start).
+	local state=0
+	python -P -m airflow_stack.init schema-state || state=$?
+	case "$state" in
+		0) entrypoint_note "skipping airflow db migrate: nothing to migrate" ;;
+		10)
+			if python -P -m airflow_stack.init load-schema-template && python -P -m airflow_stack.init schema-state; then
+				# A new database: the image's own migration, made at build time, loaded in one transaction.
+				entrypoint_note "new database: created its schema from the image's template instead of airflow db migrate"
+			else
+				# Nothing to lose yet: no backup first.
+				airflow_migrate
+			fi
+			;;
+		11)
+			local label
+			label=$(airflow_backup_before_migration)
+			airflow_migrate "$label"
+			;;
+		12) entrypoint_error "the metadata DB is newer than this image (see above); nothing was changed" ;;
+		*) entrypoint_error "could not read the metadata DB's schema version (exit $state, see above)" ;;
+	esac
 	# Creates the user if missing; if it exists, resets its password to AIRFLOW_ADMIN_PASSWORD
 	# (the secret is the single source of truth: after rotating it, re-running init makes the
 	# login work again instead of silently keeping the old password in a long-lived DB volume).

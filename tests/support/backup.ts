@@ -35,6 +35,8 @@ export interface BackupSet {
   readonly type: "full" | "diff" | "incr";
   readonly timestamp: { readonly start: number; readonly stop: number };
   readonly error?: boolean;
+  /** pgBackRest's annotations: `reason` on the backups airflow-init asks for before a migration. */
+  readonly annotation?: Readonly<Record<string, string>>;
   readonly info: { readonly size: number; readonly repository: { readonly size: number; readonly delta: number } };
 }
 

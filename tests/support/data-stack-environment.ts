@@ -51,6 +51,11 @@ export class DataStackEnvironment {
     return this;
   }
 
+  /** Where its container logs go (a test's own files beside them, e.g. another release's logs). */
+  get logFolder(): string {
+    return this.logDirectory;
+  }
+
   withLogDirectory(directory: string): this {
     this.logDirectory = directory;
     return this;

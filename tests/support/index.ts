@@ -6,7 +6,7 @@
 //   the stack       describeStack / describeDocker, the builder, the started stack, StackInfo and its accessors
 //   the clients     Postgres, the Airflow API, pgAdmin, a browser, the containers (list, exec, inspect, health)
 //   the DAG kit     trigger a run, wait for its end, its task instances, logs and XComs; DAG files and folders
-//   side stacks     the Celery stack and a second worker host; the backup commands
+//   side stacks     the Celery stack and a second worker host; the previous release, for the upgrade; the backup commands
 //   the repository  its images, secrets, Airflow components, compose model and paths
 export { airflowApi, airflowHttp, airflowToken } from "./airflow.ts";
 export { AIRFLOW_COMPONENTS, JOB_COMPONENTS } from "./airflow-components.ts";
@@ -72,6 +72,7 @@ export { compose, type ComposeProject } from "./internal/compose.ts";
 export { CommandError, docker } from "./internal/process.ts";
 export { COMPOSE_DIR, REPO_ROOT, STACK_LOG_ROOT } from "./paths.ts";
 export { PgAdminSession } from "./pgadmin.ts";
+export { PreviousReleaseStack, previousRelease, withoutSecrets, withStoredSecrets } from "./previous-release.ts";
 export { eventually, Polling } from "./polling.ts";
 export { postgresClient, withPostgres } from "./postgres.ts";
 export { fernetKey, password, SECRETS } from "./secrets.ts";

@@ -4,11 +4,21 @@
         Retry a real connection + SELECT 1 to AIRFLOW__DATABASE__SQL_ALCHEMY_CONN until it works
         (exit 0) or the timeout passes (exit 1); a refused login (wrong password, unknown role or
         database) ends the wait at once (exit 3).
-    python -P -m airflow_stack.init schema-current
-        Exit 0 when the metadata DB's alembic version tables (Airflow's and the FAB provider's) hold the
-        revisions this image migrates to (MIGRATION_HEADS_FILE, written at build time); 1 otherwise, or
-        when a table is missing. One psycopg2 query, no Airflow import: init skips `airflow db migrate`
-        on a database that is already at the image's head.
+    python -P -m airflow_stack.init schema-state
+        Where the metadata DB's alembic version tables (Airflow's and the FAB provider's) stand against the
+        migrations this image knows (MIGRATIONS_FILE, written at build time), by exit status:
+          0  at this image's heads (init skips `airflow db migrate`, and its Airflow import)
+          10 new: no version table at all (init loads the schema template, or migrates)
+          11 behind: every revision is one this image knows (init takes a backup, then migrates)
+          12 ahead: a revision this image does not know, which only a newer release writes; refused with a
+             message naming both versions, before anything is written
+        Psycopg2 queries only, no Airflow import. At the heads, it also records this image's Airflow version
+        as the comment of the version table, which names the writer when an older image meets the database.
+    python -P -m airflow_stack.init request-backup --reason TEXT
+        Ask the backup-scheduler service for a backup (STACK_BACKUP_REQUESTS_DIR, a volume both mount) and
+        wait for it: AIRFLOW_MIGRATION_BACKUP_WAIT seconds (300) for the scheduler to take the request, then
+        until the backup ends. Prints the backup's label; exit 1 when the backup failed, 2 when nobody took
+        the request, 3 when the request directory is missing.
     python -P -m airflow_stack.init load-schema-template
         On an empty metadata DB, create this image's schema from SCHEMA_TEMPLATE_FILE (what the image's own
         `airflow db migrate` made at build time, see make-schema-template.sh) in one transaction: exit 0.
@@ -34,9 +44,15 @@ import time
 
 from airflow_stack.db import log, psycopg2_kwargs, sql_alchemy_conn
 
-# "<version table> <revision>" per line: the alembic heads of this image's Airflow and FAB migrations,
-# computed when the image was built (see the Dockerfile).
-MIGRATION_HEADS_FILE = "/usr/local/lib/airflow-stack/migration-heads"
+# The migrations this image knows, per alembic version table: head and every revision (record-migrations.py,
+# run when the image was built).
+MIGRATIONS_FILE = "/usr/local/lib/airflow-stack/migrations.json"
+
+# schema-state's verdicts, as exit statuses the entrypoint branches on.
+SCHEMA_CURRENT, SCHEMA_NEW, SCHEMA_BEHIND, SCHEMA_AHEAD = 0, 10, 11, 12
+
+# Where backup-scheduler takes requests for a backup (docker/postgres/stack-backup, serve_requests).
+BACKUP_REQUESTS_DIR = "/run/backup-requests"
 
 # The schema of a new metadata DB as SQL, written at build time (make-schema-template.sh).
 SCHEMA_TEMPLATE_FILE = "/usr/local/lib/airflow-stack/schema-template.sql"
@@ -142,23 +158,115 @@ def _query(sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
-def schema_current(_: argparse.Namespace) -> int:
+def _version_stamp(table: str) -> str | None:
+    rows = _query("SELECT obj_description(to_regclass(%s), 'pg_class')", (table,))
+    return rows[0][0] if rows else None
+
+
+def schema_state(_: argparse.Namespace) -> int:
+    import json
+
     import psycopg2
 
-    with open(MIGRATION_HEADS_FILE, encoding="utf-8") as heads_file:
-        heads = dict(line.split() for line in heads_file if line.strip())
-    for table, head in heads.items():
+    with open(MIGRATIONS_FILE, encoding="utf-8") as migrations_file:
+        known = json.load(migrations_file)
+    image = f"Airflow {known['airflow_version']}"
+    found: dict[str, list[str] | None] = {}
+    for chain in known["chains"]:
         try:
             # The table name comes from the image's own file, never from input; psycopg2 cannot bind identifiers.
-            rows = _query(f'SELECT version_num FROM "{table}"')
+            found[chain["table"]] = sorted(row[0] for row in _query(f'SELECT version_num FROM "{chain["table"]}"'))
         except psycopg2.errors.UndefinedTable:
-            log(f"{table} does not exist yet: the database needs its first migration")
-            return 1
-        found = sorted(row[0] for row in rows)
-        if found != [head]:
-            log(f"{table} is at {found or 'no revision'}, this image migrates to {head}")
-            return 1
-    log(f"the schema is at this image's head ({', '.join(f'{t} {h}' for t, h in heads.items())})")
+            found[chain["table"]] = None
+    if all(revisions is None for revisions in found.values()):
+        log("no alembic version table: a new metadata database")
+        return SCHEMA_NEW
+
+    unknown = [
+        (chain, revision)
+        for chain in known["chains"]
+        for revision in found[chain["table"]] or []
+        if revision not in chain["revisions"]
+    ]
+    if unknown:
+        stamp = _version_stamp("alembic_version")
+        writer = f"last migrated by {stamp.removeprefix('data-stack: ')}" if stamp else "written by a newer release"
+        details = "; ".join(
+            f"{chain['table']} is at revision {revision}, which {chain['product']} (this image's newest: {chain['head']}) does not know"
+            for chain, revision in unknown
+        )
+        log(
+            f"refusing to start: the metadata DB was {writer}, and this image runs {image}. {details}. "
+            "Airflow migrates only forwards, and an older image must not run on a newer schema; nothing was changed. "
+            "Start the images of the release that wrote it again (STACK_IMAGE_TAG, or check out that release and npm start), "
+            "or bring back the database as it was before the upgrade: `npm run backups` lists the backups, "
+            "`npm run restore -- --to LABEL` restores one (the one labelled 'before airflow db migrate' is the last before it).",
+            "ERROR",
+        )
+        return SCHEMA_AHEAD
+
+    behind = [
+        f"{chain['table']} {', '.join(found[chain['table']] or ['(none)'])} -> {chain['head']} ({chain['product']})"
+        for chain in known["chains"]
+        if found[chain["table"]] != [chain["head"]]
+    ]
+    if behind:
+        log(f"the metadata DB is behind this image: {'; '.join(behind)}")
+        return SCHEMA_BEHIND
+
+    heads = ", ".join(f"{chain['table']} {chain['head']}" for chain in known["chains"])
+    log(f"the schema is at this image's heads ({heads})")
+    if _version_stamp("alembic_version") != f"data-stack: {image}":
+        # Who wrote the schema, for the refusal above when an older image meets this database one day.
+        conn = _connect()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(f"COMMENT ON TABLE alembic_version IS 'data-stack: {image}'")
+        finally:
+            conn.close()
+    return SCHEMA_CURRENT
+
+
+def request_backup(args: argparse.Namespace) -> int:
+    import json
+
+    directory = os.environ.get("STACK_BACKUP_REQUESTS_DIR") or BACKUP_REQUESTS_DIR
+    with open(MIGRATIONS_FILE, encoding="utf-8") as migrations_file:
+        reason = f"{args.reason} to Airflow {json.load(migrations_file)['airflow_version']}"
+    wait = float(os.environ.get("AIRFLOW_MIGRATION_BACKUP_WAIT") or 300)
+    if not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        log(f"{directory} (volume backup-requests) is not mounted writable here: nobody can take a backup for init", "ERROR")
+        return 3
+    name = os.path.join(directory, f"airflow-init-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}")
+    with open(name + ".partial", "w", encoding="utf-8") as request:
+        request.write(reason.replace("\n", " ") + "\n")
+    os.replace(name + ".partial", name + ".request")
+    started = time.monotonic()
+    try:
+        while not os.path.exists(name + ".taken"):
+            waited = time.monotonic() - started
+            if waited >= wait:
+                log(f"backup-scheduler did not take the backup request within {wait:.0f}s (AIRFLOW_MIGRATION_BACKUP_WAIT)", "ERROR")
+                return 2
+            if int(waited) % 15 == 0 and waited - int(waited) < 0.5:
+                log(f"waiting for backup-scheduler to take the backup ({waited:.0f}s; it starts once Postgres is healthy)")
+            time.sleep(0.5)
+        log("backup-scheduler took the request; waiting for the backup")
+        while not os.path.exists(name + ".done"):
+            time.sleep(0.5)
+        with open(name + ".done", encoding="utf-8") as done:
+            verdict, _, detail = done.read().strip().partition(" ")
+    finally:
+        for suffix in (".request", ".taken", ".done"):
+            try:
+                os.remove(name + suffix)
+            except OSError:
+                pass
+    if verdict != "ok":
+        log(f"the backup failed: {detail}", "ERROR")
+        return 1
+    print(detail)
+    log(f"backup {detail} done after {time.monotonic() - started:.1f}s")
     return 0
 
 
@@ -232,8 +340,11 @@ def main(argv: list[str]) -> int:
     p = sub.add_parser("wait-db")
     p.add_argument("--timeout", type=float, default=60.0)
     p.set_defaults(func=wait_db)
-    p = sub.add_parser("schema-current")
-    p.set_defaults(func=schema_current)
+    p = sub.add_parser("schema-state")
+    p.set_defaults(func=schema_state)
+    p = sub.add_parser("request-backup")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(func=request_backup)
     p = sub.add_parser("load-schema-template")
     p.set_defaults(func=load_schema_template)
     p = sub.add_parser("admin-current")

@@ -15,11 +15,13 @@ export interface ComposeProject {
   readonly env: Readonly<Record<string, string>>;
   /** Compose files after the stack's own, e.g. an override; relative to compose/ or absolute. */
   readonly overrides?: readonly string[];
+  /** The stack's own compose file, absolute: this checkout's by default, another release's for the upgrade test. */
+  readonly composeFile?: string;
 }
 
 /** The compose files of a project, absolute, the stack's own first. */
-export function composeFiles(project: Pick<ComposeProject, "overrides">): string[] {
-  return [COMPOSE_FILE, ...(project.overrides ?? [])].map((file) => path.resolve(COMPOSE_DIR, file));
+export function composeFiles(project: Pick<ComposeProject, "overrides" | "composeFile">): string[] {
+  return [project.composeFile ?? COMPOSE_FILE, ...(project.overrides ?? [])].map((file) => path.resolve(COMPOSE_DIR, file));
 }
 
 /** Options before the compose command: project, files, and the empty env file. */
