@@ -61,14 +61,16 @@ const systemObjectsPreference = async (session: PgAdminSession): Promise<Prefere
 async function snapshot(info: StackInfo) {
   const { warehouse, airflow } = logins(info);
   const rows = await withPostgres(info, warehouse, async (client) => {
-    const { rows: [summary] } = await client.query(
-      "SELECT count(*)::int AS count, md5(string_agg(payload, ',' ORDER BY id)) AS digest FROM upgrade_probe",
-    );
+    const {
+      rows: [summary],
+    } = await client.query("SELECT count(*)::int AS count, md5(string_agg(payload, ',' ORDER BY id)) AS digest FROM upgrade_probe");
     const { rows: markers } = await client.query("SELECT phase FROM upgrade_marker ORDER BY phase");
     return { ...summary, markers: markers.map((row) => row.phase as string) };
   });
-  const runs = await withPostgres(info, airflow, async (client) =>
-    (await client.query("SELECT run_id, state FROM dag_run WHERE dag_id = 'warehouse_load' ORDER BY run_id")).rows,
+  const runs = await withPostgres(
+    info,
+    airflow,
+    async (client) => (await client.query("SELECT run_id, state FROM dag_run WHERE dag_id = 'warehouse_load' ORDER BY run_id")).rows,
   );
   return { rows, runs };
 }
