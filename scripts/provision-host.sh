@@ -117,7 +117,9 @@ start_dockerd() {
 	if ! engine_answers; then
 		log "starting dockerd in the background (log: $DOCKERD_LOG)"
 		as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
-		as_root sh -c "nohup dockerd >>'$DOCKERD_LOG' 2>&1 &"
+		# In a session of its own (setsid): started from `npm start`, dockerd would otherwise share the terminal's
+		# process group, and a Ctrl-C during that first start would stop the engine along with the command.
+		as_root sh -c "setsid dockerd </dev/null >>'$DOCKERD_LOG' 2>&1 &"
 	fi
 	local waited=0
 	until engine_answers; do
@@ -308,4 +310,5 @@ main() {
 	log "host ready"
 }
 
-main "$@"
+# Sourced (tests/static/provision-host.test.ts calls single steps), it defines the steps and runs none.
+[ "${BASH_SOURCE[0]}" != "$0" ] || main "$@"
