@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The standard linters over the repository (`npm run lint`; .ci/run runs it and fails on any finding):
-#   hadolint:   every docker/*/Dockerfile; settings and reasoned exceptions in .hadolint.yaml
+#   hadolint:   every docker/*/Dockerfile and tests/fixtures/*/Dockerfile (the tests' own images); settings and reasoned exceptions in .hadolint.yaml
 #   ShellCheck: every shell script git tracks: *.sh, and files whose first line runs bash or sh (.ci/run);
 #               settings in .shellcheckrc
 #   actionlint: .github/workflows/*.yml, with shellcheck on their `run:` steps
@@ -63,7 +63,7 @@ main() {
 	hadolint=$(tool hadolint) && shellcheck=$(tool shellcheck) && actionlint=$(tool actionlint) || exit 2
 
 	local -a dockerfiles scripts workflows
-	mapfile -t dockerfiles < <(git ls-files 'docker/*/Dockerfile')
+	mapfile -t dockerfiles < <(git ls-files 'docker/*/Dockerfile' 'tests/fixtures/*/Dockerfile')
 	mapfile -d '' -t scripts < <(shell_scripts)
 	mapfile -t workflows < <(git ls-files '.github/workflows/*.yml' '.github/workflows/*.yaml')
 

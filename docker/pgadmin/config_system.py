@@ -29,8 +29,16 @@ DATA_DIR = '/var/lib/pgadmin'
 # the access log to stdout. LOG_FILE's directory must exist: /dev does.
 LOG_FILE = '/dev/null'
 
-# The stack runs offline: do not call https://www.pgadmin.org/versions.json.
+# Nothing is sent out (docs/security.md#nothing-sent-out). The stack runs
+# offline: do not call https://www.pgadmin.org/versions.json.
 UPGRADE_CHECK_ENABLED = False
+# No Gravatar (pgAdmin's default is True): with it, every page after the login
+# has the browser of whoever logs in fetch
+# https://www.gravatar.com/avatar/<md5 of the user's e-mail>, which tells
+# Gravatar who uses this pgAdmin, and when. pgAdmin shows a plain user icon
+# instead. tests/resilience/outbound-dns.test.ts records every request of a
+# real browser; tests/stack/pgadmin.test.ts checks the setting.
+SHOW_GRAVATAR_IMAGE = False
 CA_FILE = '/etc/ssl/certs/ca-certificates.crt'
 
 # Email addresses. The admin account is an email address, validated by

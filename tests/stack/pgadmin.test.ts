@@ -74,6 +74,15 @@ describeStack("pgadmin", (stack) => {
     expect(databases.data.map((node) => node.label)).toEqual(expect.arrayContaining(["airflow", "postgres", "warehouse"]));
   });
 
+  // pgAdmin's default (SHOW_GRAVATAR_IMAGE = True) puts https://www.gravatar.com/avatar/<md5 of the e-mail> into
+  // the settings every page loads after the login, and the user's browser fetches it (docs/security.md#nothing-sent-out).
+  it("gives the logged-in pages no Gravatar URL to fetch", async () => {
+    const settings = await (await loggedIn()).request<string>("GET", "/browser/js/utils.js");
+    expect(settings.status).toBe(200);
+    expect(settings.data).toMatch(/\bgravatar:\s*''/);
+    expect(settings.data).not.toMatch(/gravatar\.com/i);
+  });
+
   it("keeps its user, settings and servers across a restart of the container", async () => {
     interface Preference {
       mid: number;
