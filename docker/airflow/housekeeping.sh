@@ -47,8 +47,8 @@ airflow_housekeeping_number() {
 		return
 	fi
 	if ! [[ "$value" =~ ^[0-9]{1,9}$ ]] || ((10#$value < min || 10#$value > max)); then
-		entrypoint_error "$var=$value is not a number of $unit: set a whole number from $min to $max" \
-			"(default $default)${off:+, or off to keep everything}"
+		entrypoint_error "$var=$value is refused: set it to a whole number of $unit from $min to $max" \
+			"(default $default)${off:+, or to off to keep everything}"
 	fi
 	printf -v "HOUSEKEEPING_$var" '%d' "$((10#$value))"
 }
