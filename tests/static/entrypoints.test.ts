@@ -24,6 +24,8 @@ const SOURCING_SCRIPTS = [
   "docker/airflow/housekeeping.sh",
   "compose/postgres/initdb/10-stack-databases.sh",
 ];
+/** The scripts with an entrypoint's skeleton: strict mode, `_main`, the _is_sourced guard. */
+const SKELETON_SCRIPTS = [...ENTRYPOINTS, "docker/airflow/healthcheck", "docker/airflow/airflow-cli.sh", "docker/airflow/housekeeping.sh"];
 
 /** The line each entrypoint sources the shared file with (ENTRYPOINT_COMMON: a checkout's copy, for tests). */
 const SOURCE_LINE = `source "\${ENTRYPOINT_COMMON:-${COMMON_IN_IMAGE}}"`;
@@ -147,23 +149,20 @@ describe(`the shared functions (${COMMON})`, () => {
   });
 });
 
-describe.each([...ENTRYPOINTS, "docker/airflow/healthcheck", "docker/airflow/airflow-cli.sh", "docker/airflow/housekeeping.sh"])(
-  "%s",
-  (file) => {
-    const text = read(file);
+describe.each(SKELETON_SCRIPTS)("%s", (file) => {
+  const text = read(file);
 
-    it("runs in strict mode and calls _main only when it is run, not when it is sourced", () => {
-      expect(text).toMatch(/^set -Eeuo pipefail$/m);
-      expect(definedFunctions(text)).toContain("_main");
-      expect(text.trimEnd().endsWith('if ! _is_sourced; then\n\t_main "$@"\nfi'), "ends with the _is_sourced guard").toBe(true);
-    });
+  it("runs in strict mode and calls _main only when it is run, not when it is sourced", () => {
+    expect(text).toMatch(/^set -Eeuo pipefail$/m);
+    expect(definedFunctions(text)).toContain("_main");
+    expect(text.trimEnd().endsWith('if ! _is_sourced; then\n\t_main "$@"\nfi'), "ends with the _is_sourced guard").toBe(true);
+  });
 
-    it("logs only through the shared entrypoint_* functions, with no second log dialect", () => {
-      // A second dialect would be a function such as die, log, af_error, pgadmin_log.
-      expect(definedFunctions(text).filter((name) => /(^|_)(log|note|warn|error|die)$/.test(name))).toEqual([]);
-    });
-  },
-);
+  it("logs only through the shared entrypoint_* functions, with no second log dialect", () => {
+    // A second dialect would be a function such as die, log, af_error, pgadmin_log.
+    expect(definedFunctions(text).filter((name) => /(^|_)(log|note|warn|error|die)$/.test(name))).toEqual([]);
+  });
+});
 
 describe.each(ENTRYPOINTS)("%s, sourced", (file) => {
   it("defines the shared functions and _main, and runs nothing", () => {
