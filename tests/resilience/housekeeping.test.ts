@@ -13,6 +13,7 @@ import {
   container,
   containerCpuSeconds,
   describeStack,
+  docker,
   eventually,
   execIn,
   logins,
@@ -104,7 +105,17 @@ describeStack(
       ]);
     const exists = async (file: string) =>
       (await execIn(stack, SERVICE, ["sh", "-c", 'if [ -e "$1" ]; then echo yes; else echo no; fi', "sh", file])).trim() === "yes";
-    const cgroup = async (file: string) => (await execIn(stack, SERVICE, ["cat", `/sys/fs/cgroup/${file}`])).trim();
+    /** The container's peak memory in bytes (cgroup v2 memory.peak, v1 max_usage_in_bytes), or NaN where neither is readable. */
+    const memoryPeak = async () =>
+      Number(
+        (
+          await execIn(stack, SERVICE, [
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null || echo NaN",
+          ])
+        ).trim(),
+      );
 
     it("removes old logs and metadata, keeps newer ones, and leaves a run that has not finished untouched", async () => {
       const api = await airflowApi(stack);
@@ -204,15 +215,16 @@ describeStack(
       expect(await exists(runFolder(recent))).toBe(true);
 
       // One pass now, measured by the container's cgroup (docker exec runs in it).
-      const cpuBefore = Number(/usage_usec (\d+)/.exec(await cgroup("cpu.stat"))?.[1]);
+      const name = container(stack, SERVICE).name;
+      const cpuBefore = await containerCpuSeconds(name);
       const started = performance.now();
       const pass = await compose(projectOf(stack), ["exec", "-T", SERVICE, "airflow-housekeeping", "once"]);
       const wallSeconds = (performance.now() - started) / 1000;
-      const cpuSeconds = (Number(/usage_usec (\d+)/.exec(await cgroup("cpu.stat"))?.[1]) - cpuBefore) / 1e6;
-      const peak = await cgroup("memory.peak").catch(() => "");
+      const cpuSeconds = (await containerCpuSeconds(name)) - cpuBefore;
+      const peak = await memoryPeak();
       recordFigure("housekeeping.pass_seconds", Number(wallSeconds.toFixed(1)), "s");
       recordFigure("housekeeping.pass_cpu_seconds", Number(cpuSeconds.toFixed(2)), "CPU-s");
-      if (/^\d+$/.test(peak)) recordFigure("housekeeping.container_memory_peak", Math.round(Number(peak) / 2 ** 20), "MiB");
+      if (Number.isFinite(peak)) recordFigure("housekeeping.container_memory_peak", Math.round(peak / 2 ** 20), "MiB");
 
       // One line says what went: files, folders, rows per table.
       const line = pass.stderr.split("\n").find((entry) => entry.includes("pass done in")) ?? pass.stderr;
@@ -291,7 +303,10 @@ describeStack(
       await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
       const share = (await containerCpuSeconds(name)) - cpuBefore;
       const cpuShare = share / ((performance.now() - started) / 1000);
-      const memory = Number(await cgroup("memory.current"));
+      // What `docker stats` shows: the cgroup's usage without the page cache.
+      const { stdout: usage } = await docker(["stats", "--no-stream", "--format", "{{.MemUsage}}", name]);
+      const [, amount, unit] = /^([\d.]+)\s*([KMG]i?B)/.exec(usage.trim()) ?? [];
+      const memory = Number(amount) * 1024 ** ({ KiB: 1, MiB: 2, GiB: 3 }[unit ?? ""] ?? Number.NaN);
       recordFigure("housekeeping.idle_cpu", Number((cpuShare * 100).toFixed(3)), "% of a core", { seconds: IDLE_SECONDS });
       recordFigure("housekeeping.idle_memory", Number((memory / 2 ** 20).toFixed(1)), "MiB");
       // Generous against a noisy machine: a sleeping shell and a health check that reads one file a minute.
