@@ -114,10 +114,16 @@ airflow_housekeeping_pass() {
 		rows="airflow db clean FAILED (see above)"
 		status=1
 	fi
-	local line="pass $([ "$status" -eq 0 ] && echo done || echo failed) in $((SECONDS - started)) s: $logs; $rows"
-	printf '%s %s %s\n' "$([ "$status" -eq 0 ] && echo ok || echo failed)" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$line" \
-		>"$HOUSEKEEPING_STATE_DIR/last"
+	local result=ok outcome="done" line
+	if [ "$status" -ne 0 ]; then result=failed outcome=failed; fi
+	line="pass $outcome in $((SECONDS - started)) s: $logs; $rows"
+	printf '%s %s %s\n' "$result" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$line" >"$HOUSEKEEPING_STATE_DIR/last"
 	if [ "$status" -eq 0 ]; then entrypoint_note "$line"; else entrypoint_warn "$line"; fi
+	# A pass run through `docker exec` (whose parent is not tini, PID 1) goes into the container's log too, where
+	# `docker compose logs airflow-housekeeping` shows every pass.
+	if [ "$PPID" != 1 ] && [ -w /proc/1/fd/2 ]; then
+		if [ "$status" -eq 0 ]; then entrypoint_note "$line"; else entrypoint_warn "$line"; fi 2>>/proc/1/fd/2
+	fi
 	return "$status"
 }
 

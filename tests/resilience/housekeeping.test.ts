@@ -232,6 +232,14 @@ describeStack(
       expect(line).toMatch(/metadata rows older than 90 days removed: .*dag_run 1\b/);
       expect(line).toMatch(/\bjob 1\b/);
       expect(line).toMatch(/\blog [1-9]/);
+      // The container's log has it too (`docker compose logs`), though the pass ran through docker exec.
+      const { stdout: serviceLog, stderr: serviceErr } = await compose(projectOf(stack), [
+        "logs",
+        "--no-color",
+        "--no-log-prefix",
+        SERVICE,
+      ]);
+      expect(serviceLog + serviceErr).toContain(line.replace(/^.*?\[Note\] /, ""));
       expect(pass.stderr).toMatch(/runs that have not finished go back that far \(the oldest: housekeeping_blocked /);
 
       // Metadata: the old run, its task instances, XComs and audit rows gone; the recent run and the blocked one kept.
