@@ -70,15 +70,13 @@ BATCH_SIZE = 10_000
 # A DAG run that has not finished: its rows, and those of its task instances and XComs, are never deleted.
 UNFINISHED_RUNS = "SELECT dag_id, run_id, start_date FROM dag_run WHERE state IN ('queued', 'running')"
 
-# The earliest timestamp that db clean compares, per table, among the rows of unfinished runs (and of task
-# instances that have not finished, whatever their run's state).
+# The earliest timestamp that db clean compares, per table, among the rows of unfinished runs. (A task instance
+# left in a non-final state by a run that has finished does not count: it would hold the cleaning back for ever.)
 EARLIEST_UNFINISHED = f"""
 WITH runs AS ({UNFINISHED_RUNS})
 SELECT min(t) FROM (
     SELECT start_date FROM runs
     UNION ALL SELECT ti.start_date FROM task_instance ti JOIN runs USING (dag_id, run_id)
-    UNION ALL SELECT start_date FROM task_instance
-        WHERE state IS NOT NULL AND state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed')
     UNION ALL SELECT tih.start_date FROM task_instance_history tih JOIN runs USING (dag_id, run_id)
     UNION ALL SELECT x.timestamp FROM xcom x JOIN runs USING (dag_id, run_id)
 ) AS unfinished(t)
@@ -142,10 +140,11 @@ def clean_db(args: argparse.Namespace) -> int:
     if earliest is not None and earliest < cutoff:
         # Rows at the earliest timestamp itself are kept: db clean deletes what is strictly older.
         runs_cutoff = earliest
-        holder = _query(UNFINISHED_RUNS + " ORDER BY start_date NULLS LAST LIMIT 1")[0]
+        oldest = _query(UNFINISHED_RUNS + " ORDER BY start_date NULLS LAST LIMIT 1")
+        named = f" (the oldest: {oldest[0][0]} {oldest[0][1]})" if oldest else ""
         log(
             f"rows of DAG runs kept from {runs_cutoff.isoformat(timespec='seconds')} on, not {args.days} days:"
-            f" runs that have not finished go back that far (the oldest: {holder[0]} {holder[1]})"
+            f" runs that have not finished go back that far{named}"
         )
     try:
         if runs_cutoff == cutoff:
