@@ -10,10 +10,11 @@
 #   loop (the container command `housekeeping`)
 #               first pass AIRFLOW_HOUSEKEEPING_FIRST_DELAY seconds after the start (so that it does not compete
 #               with the stack's own start), then one every AIRFLOW_HOUSEKEEPING_INTERVAL_HOURS; after a failed
-#               pass, the next one within the hour
+#               pass, the next one in 5 minutes
 #   once        one pass now, in the foreground; exit 1 when it failed. For users and tests:
 #                 docker compose exec airflow-housekeeping airflow-housekeeping once
-#   healthcheck the last pass's result (HOUSEKEEPING_STATE_DIR/last): unhealthy when it failed; no DB access
+#   healthcheck the last pass's result (HOUSEKEEPING_STATE_DIR/last): unhealthy after two failed passes in a row
+#               (one alone may be a database restart, which the retry 5 minutes later outlives); no DB access
 #
 # Environment (bad values are refused, naming the variable, before anything is removed):
 #   AIRFLOW_LOG_RETENTION_DAYS (30)           task log files older than this many days go; off keeps every file
@@ -114,8 +115,13 @@ airflow_housekeeping_pass() {
 		rows="airflow db clean FAILED (see above)"
 		status=1
 	fi
-	local result=ok outcome="done" line
-	if [ "$status" -ne 0 ]; then result=failed outcome=failed; fi
+	local result=ok outcome="done" line failures=0
+	if [ "$status" -ne 0 ]; then
+		outcome=failed
+		failures=$(($(cat "$HOUSEKEEPING_STATE_DIR/failures" 2>/dev/null || echo 0) + 1))
+		result=$([ "$failures" -ge 2 ] && echo failed || echo retrying)
+	fi
+	echo "$failures" >"$HOUSEKEEPING_STATE_DIR/failures"
 	line="pass $outcome in $((SECONDS - started)) s: $logs; $rows"
 	printf '%s %s %s\n' "$result" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$line" >"$HOUSEKEEPING_STATE_DIR/last"
 	if [ "$status" -eq 0 ]; then entrypoint_note "$line"; else entrypoint_warn "$line"; fi
@@ -147,7 +153,7 @@ airflow_housekeeping_sleep() {
 }
 
 airflow_housekeeping_loop() {
-	local interval=$((HOUSEKEEPING_AIRFLOW_HOUSEKEEPING_INTERVAL_HOURS * 3600)) retry=3600
+	local interval=$((HOUSEKEEPING_AIRFLOW_HOUSEKEEPING_INTERVAL_HOURS * 3600)) retry=300
 	HOUSEKEEPING_SLEEP_PID=""
 	trap 'kill "$HOUSEKEEPING_SLEEP_PID" 2>/dev/null; exit 0' TERM INT
 	entrypoint_note "log files kept $HOUSEKEEPING_AIRFLOW_LOG_RETENTION_DAYS days, metadata $HOUSEKEEPING_AIRFLOW_DB_RETENTION_DAYS days;" \
@@ -163,7 +169,7 @@ airflow_housekeeping_loop() {
 	done
 }
 
-# Healthy until a pass fails; the last pass's line is what `docker inspect` shows.
+# Healthy unless the last two passes failed; the last pass's line is what `docker inspect` shows.
 airflow_housekeeping_healthcheck() {
 	local last="$HOUSEKEEPING_STATE_DIR/last" result
 	if [ ! -f "$last" ]; then
@@ -172,7 +178,7 @@ airflow_housekeeping_healthcheck() {
 	fi
 	result=$(<"$last")
 	echo "${result%% *}: ${result#* }"
-	[ "${result%% *}" = ok ]
+	[ "${result%% *}" != failed ]
 }
 
 _main() {

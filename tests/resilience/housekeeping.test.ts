@@ -9,6 +9,7 @@ import { rm } from "node:fs/promises";
 import { afterAll, expect, it } from "vitest";
 import {
   airflowApi,
+  type CommandError,
   compose,
   container,
   containerCpuSeconds,
@@ -319,6 +320,37 @@ describeStack(
       recordFigure("housekeeping.idle_memory", Number((memory / 2 ** 20).toFixed(1)), "MiB");
       // Generous against a noisy machine: a sleeping shell and a health check that reads one file a minute.
       expect(cpuShare).toBeLessThan(0.02);
+    });
+
+    it("retries a pass that failed, turns unhealthy after two failures in a row, and healthy again after a good pass", async () => {
+      /** Runs `cmd` in the service; its exit status and output. */
+      const run = (cmd: string[]) =>
+        compose(projectOf(stack), ["exec", "-T", SERVICE, ...cmd]).then(
+          ({ stdout, stderr }) => ({ status: 0, stdout, stderr }),
+          (error: CommandError) => ({ status: error.exitCode, stdout: error.stdout, stderr: error.stderr }),
+        );
+      await compose(projectOf(stack), ["stop", "postgres"]);
+      try {
+        const first = await run(["airflow-housekeeping", "once"]);
+        expect(first.status).toBe(1);
+        expect(first.stderr).toMatch(/\[Warn\] pass failed in \d+ s: removing log files FAILED .*airflow db clean FAILED/);
+        // One failure may be a database restart: the next pass comes in 5 minutes, and the service stays healthy.
+        expect(await run(["airflow-healthcheck", "housekeeping"])).toMatchObject({
+          status: 0,
+          stdout: expect.stringMatching(/^retrying: /),
+        });
+        expect((await run(["airflow-housekeeping", "once"])).status).toBe(1);
+        expect(await run(["airflow-healthcheck", "housekeeping"])).toMatchObject({
+          status: 1,
+          stdout: expect.stringMatching(/^failed: .*pass failed/),
+        });
+      } finally {
+        await compose(projectOf(stack), ["start", "postgres"]);
+        await waitForHealthy(stack, "postgres");
+      }
+      expect((await run(["airflow-housekeeping", "once"])).status).toBe(0);
+      expect(await run(["airflow-healthcheck", "housekeeping"])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^ok: /) });
+      for (const service of Object.keys(stack.services)) await waitForHealthy(stack, service);
     });
   },
 );
