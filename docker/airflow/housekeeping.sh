@@ -135,7 +135,7 @@ airflow_housekeeping_pass() {
 
 # A pass under the lock, so that `once` and the loop never run one at the same time (the second waits).
 airflow_housekeeping_locked_pass() {
-	local status=0
+	local status=0 lock
 	mkdir -p "$HOUSEKEEPING_STATE_DIR"
 	exec {lock}>"$HOUSEKEEPING_STATE_DIR/lock"
 	flock "$lock"
