@@ -15,6 +15,8 @@
 #                             exec airflow <component> [args...]
 #   celery worker|flower [args...]
 #                             exec airflow celery ... (CeleryExecutor, compose/celery.yml); needs the broker
+#   housekeeping [loop|once]  exec airflow-housekeeping (housekeeping.sh): old task logs and metadata removed,
+#                             a pass every AIRFLOW_HOUSEKEEPING_INTERVAL_HOURS (loop, the default) or one now
 #   anything else             exec'd as is (bash, python, `airflow dags list`, ...)
 #
 # Environment (every variable marked * also accepts VAR_FILE=/path; setting both is an error;
@@ -189,6 +191,9 @@ docker_verify_minimum_env() {
 	case "$mode" in
 		init)
 			airflow_require_nonempty AIRFLOW_ADMIN_PASSWORD "password of the Airflow admin user ${AIRFLOW_ADMIN_USERNAME:-admin}"
+			;;
+		housekeeping)
+			# `airflow db clean` needs the database only; no API token is signed or checked.
 			;;
 		*)
 			airflow_require_nonempty AIRFLOW__API_AUTH__JWT_SECRET \
@@ -384,6 +389,11 @@ _main() {
 				airflow_worker_watchdog "$$" &
 			fi
 			exec /opt/venv/bin/airflow "$@"
+			;;
+		housekeeping)
+			# The script derives the settings itself (it also runs through `docker exec`) and checks its own.
+			shift
+			exec /usr/local/bin/airflow-housekeeping "$@"
 			;;
 		*)
 			docker_setup_env

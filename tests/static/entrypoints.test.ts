@@ -18,7 +18,14 @@ const SHARED_FUNCTIONS = ["_is_sourced", "entrypoint_error", "entrypoint_log", "
 /** The images whose entrypoint sources the shared functions, and the scripts that source an entrypoint. */
 const IMAGES_WITH_COMMON = ["postgres", "airflow", "pgadmin"];
 const ENTRYPOINTS = IMAGES_WITH_COMMON.map((image) => `docker/${image}/entrypoint.sh`);
-const SOURCING_SCRIPTS = ["docker/airflow/healthcheck", "docker/airflow/airflow-cli.sh", "compose/postgres/initdb/10-stack-databases.sh"];
+const SOURCING_SCRIPTS = [
+  "docker/airflow/healthcheck",
+  "docker/airflow/airflow-cli.sh",
+  "docker/airflow/housekeeping.sh",
+  "compose/postgres/initdb/10-stack-databases.sh",
+];
+/** The scripts with an entrypoint's skeleton: strict mode, `_main`, the _is_sourced guard. */
+const SKELETON_SCRIPTS = [...ENTRYPOINTS, "docker/airflow/healthcheck", "docker/airflow/airflow-cli.sh", "docker/airflow/housekeeping.sh"];
 
 /** The line each entrypoint sources the shared file with (ENTRYPOINT_COMMON: a checkout's copy, for tests). */
 const SOURCE_LINE = `source "\${ENTRYPOINT_COMMON:-${COMMON_IN_IMAGE}}"`;
@@ -142,7 +149,7 @@ describe(`the shared functions (${COMMON})`, () => {
   });
 });
 
-describe.each([...ENTRYPOINTS, "docker/airflow/healthcheck", "docker/airflow/airflow-cli.sh"])("%s", (file) => {
+describe.each(SKELETON_SCRIPTS)("%s", (file) => {
   const text = read(file);
 
   it("runs in strict mode and calls _main only when it is run, not when it is sourced", () => {
