@@ -19,6 +19,7 @@ import {
   minimalDagSource,
   prepareDagFolderCopy,
   prometheusApi,
+  prometheusHttp,
   runDagToEnd,
   seriesQuery,
   sleep,
@@ -69,6 +70,8 @@ describeDocker("metrics profile", (sideStack) => {
       .withStartupTimeout(600_000)
       .up();
     const prometheus = prometheusApi(stack.info);
+    const withoutLogin = await prometheusHttp(stack.info).get("/api/v1/query", { params: { query: "up" } });
+    expect(withoutLogin.status, "Prometheus without a login").toBe(401);
 
     // Every scrape job answers before the baseline is taken.
     const deadline = Date.now() + SETTLE_MS;

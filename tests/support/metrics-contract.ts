@@ -133,8 +133,8 @@ export const METRICS_CONTRACT: readonly ContractSeries[] = [
     meaning: "How long a task waited between queued and running, by dag_id and task_id (histogram).",
     movement: "absent",
     absent:
-      "Airflow 3 sends it from TaskInstance.emit_state_change_metric, which the scheduler no longer calls for RUNNING: " +
-      "tasks are set running by the Execution API (task SDK), which emits no queued_duration (airflow/models/taskinstance.py)",
+      "apache/airflow#63503 and #66067: Airflow 3 sends it from TaskInstance.emit_state_change_metric(RUNNING), which nothing " +
+      "calls since tasks are set running by the Execution API's ti_run; the fix (apache/airflow#67592) is not in 3.3.2",
   },
   // ---------------------------------------------------------------- PostgreSQL (postgres-exporter, job postgres)
   {
