@@ -44,7 +44,7 @@ export interface ComposeService {
   volumes?: Array<{ type: string; source?: string; target: string; read_only?: boolean }>;
   tmpfs?: string[];
   environment?: Record<string, string | null>;
-  depends_on?: Record<string, { condition: string; required?: boolean }>;
+  depends_on?: Record<string, { condition: string; required?: boolean; restart?: boolean }>;
   entrypoint?: string[] | null;
   command?: string[] | null;
   profiles?: string[];
