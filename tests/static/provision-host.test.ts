@@ -79,7 +79,7 @@ it.runIf(process.platform === "linux")(
     const code = await new Promise<number | null>((resolve) => step.on("exit", resolve));
     expect(code, `start_dockerd failed:\n${stderr}`).toBe(0);
 
-    const [pidLine, stat] = readFileSync(started, "utf8").split("\n");
+    const [pidLine = "", stat = ""] = readFileSync(started, "utf8").split("\n");
     daemonPid = Number(pidLine);
     const daemon = groupAndSession(stat);
     expect(daemon.pgid, "dockerd is in the process group of the command that started it").not.toBe(step.pid);
