@@ -41,6 +41,7 @@ readonly SECRETS=(
 	"airflow_api_secret_key    AIRFLOW_API_SECRET_KEY     token    replace"
 	"backup_passphrase         BACKUP_PASSPHRASE          token    keep"
 	"broker_password           BROKER_PASSWORD            password replace"
+	"prometheus_password       PROMETHEUS_PASSWORD        password replace"
 )
 
 # pgBackRest reads its repository's passphrase from a config file, never from the environment: this one,
@@ -219,6 +220,13 @@ show() {
 		          warehouse  warehouse / $(secret warehouse_db_password)   (database warehouse)
 		Broker    (compose/celery.yml only)   password $(secret broker_password)
 	EOF
+	# Prometheus runs only with the `metrics` profile; its password exists either way.
+	if [[ ",${COMPOSE_PROFILES:-}," == *,metrics,* ]]; then
+		printf 'Prometheus  http://%s:%s   admin / %s\n' "$bind" "${PROMETHEUS_PORT:-9090}" "$(secret prometheus_password)"
+	else
+		printf 'Prometheus  http://%s:%s   admin / %s   (only with the metrics profile: COMPOSE_PROFILES=metrics or --profile metrics)\n' \
+			"$bind" "${PROMETHEUS_PORT:-9090}" "$(secret prometheus_password)"
+	fi
 }
 
 # A new warehouse role password: the stored `warehouse` connection follows it, unless it is one of your own

@@ -54,6 +54,11 @@
 #   AIRFLOW_BROKER_HOST (broker) AIRFLOW_BROKER_PORT (6379) AIRFLOW_BROKER_PASSWORD*
 #   AIRFLOW__CELERY__RESULT_BACKEND  if unset and a broker URL is set: db+ and the metadata DB URL
 #                                    (what the provider would derive; made explicit beside the broker URL)
+#   AIRFLOW_STATSD_HOST (statsd-exporter)
+#                                    api-server, scheduler, dag-processor, triggerer and celery: when this host
+#                                    name resolves (the `metrics` compose profile runs statsd-exporter), StatsD is
+#                                    turned on and sent there (AIRFLOW__METRICS__STATSD_ON/HOST/PORT/PREFIX), unless
+#                                    AIRFLOW__METRICS__STATSD_ON is set; otherwise it stays off
 #   celery flower only:
 #   AIRFLOW__CELERY__FLOWER_BASIC_AUTH*
 #                                    Flower's login, user:password; if unset, built from
@@ -175,6 +180,21 @@ airflow_setup_flower_auth() {
 		entrypoint_error "AIRFLOW_ADMIN_USERNAME=$user contains a colon, which HTTP basic auth cannot hold; choose another admin username"
 	fi
 	export AIRFLOW__CELERY__FLOWER_BASIC_AUTH="$user:$AIRFLOW_ADMIN_PASSWORD"
+}
+
+# StatsD to statsd-exporter, only when the `metrics` compose profile runs it: one switch (the profile), and no
+# Airflow that sends to a host that does not exist (the StatsD client resolves its host once, when Airflow
+# starts; an unknown name fails the component's start). compose starts statsd-exporter before the Airflow
+# services (depends_on, required: false), so the name resolves by now when the profile is on. An explicit
+# AIRFLOW__METRICS__STATSD_ON, either way, wins.
+airflow_setup_metrics_env() {
+	[ -z "${AIRFLOW__METRICS__STATSD_ON:-}" ] || return 0
+	local host=${AIRFLOW_STATSD_HOST:-statsd-exporter}
+	getent hosts "$host" >/dev/null 2>&1 || return 0
+	export AIRFLOW__METRICS__STATSD_ON=True AIRFLOW__METRICS__STATSD_HOST="$host"
+	export AIRFLOW__METRICS__STATSD_PORT="${AIRFLOW__METRICS__STATSD_PORT:-9125}"
+	export AIRFLOW__METRICS__STATSD_PREFIX="${AIRFLOW__METRICS__STATSD_PREFIX:-airflow}"
+	entrypoint_note "sending StatsD metrics to $host:$AIRFLOW__METRICS__STATSD_PORT (the metrics profile runs statsd-exporter)"
 }
 
 # Fails with a message naming the variable when a setting that this command needs is missing.
@@ -364,6 +384,7 @@ _main() {
 		api-server | scheduler | dag-processor | triggerer)
 			docker_setup_env
 			docker_verify_minimum_env "$1"
+			airflow_setup_metrics_env
 			# The components need only the derived settings (the DB URL); keep
 			# the raw passwords out of their environment, which task processes inherit.
 			unset AIRFLOW_ADMIN_PASSWORD AIRFLOW_DB_PASSWORD WAREHOUSE_DB_PASSWORD AIRFLOW_BROKER_PASSWORD
@@ -373,6 +394,7 @@ _main() {
 			# Workers (and Flower) of the CeleryExecutor: same secrets as the components, plus the broker.
 			docker_setup_env
 			docker_verify_minimum_env celery
+			airflow_setup_metrics_env
 			airflow_require_nonempty AIRFLOW__CELERY__BROKER_URL \
 				"the broker URL; set AIRFLOW_BROKER_PASSWORD_FILE (and AIRFLOW_BROKER_HOST) or AIRFLOW__CELERY__BROKER_URL"
 			if [ "${2:-}" = flower ]; then

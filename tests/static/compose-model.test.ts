@@ -206,3 +206,65 @@ describe("compose model", () => {
     await expect(composeConfig({ POSTGRES_PORT: "five-four-three-two" })).rejects.toThrow(/five-four-three-two/);
   });
 });
+
+/** What the `metrics` profile may take on top of the default stack's 4 GiB (docs/metrics.md). */
+const METRICS_PROFILE_MEMORY_BUDGET = 512 * 1024 ** 2;
+
+describe("compose model with the metrics profile (--profile metrics)", () => {
+  let withMetrics: ComposeModel;
+  beforeAll(async () => {
+    withMetrics = await composeConfig({}, [], ["metrics"]);
+  });
+  const profileServices = () => Object.entries(withMetrics.services).filter(([, service]) => service.profiles?.includes("metrics"));
+
+  it("adds Prometheus and its three exporters, none of them to the default stack", () => {
+    expect(
+      profileServices()
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(["node-exporter", "postgres-exporter", "prometheus", "statsd-exporter"]);
+    for (const [name] of profileServices()) expect(Object.keys(model.services), `${name} without the profile`).not.toContain(name);
+  });
+
+  it("fits the profile's memory limits, all together, into its own budget of 512 MiB", () => {
+    const total = profileServices().reduce((sum, [, service]) => sum + memoryBytes(service), 0);
+    expect(total).toBeGreaterThan(0);
+    expect(total).toBeLessThanOrEqual(METRICS_PROFILE_MEMORY_BUDGET);
+  });
+
+  it("hardens every service of the profile like the stack's: limits, no privileges, read-only root, non-root, a health check", () => {
+    for (const [name, service] of profileServices()) {
+      const limits = service.deploy?.resources?.limits;
+      expect(memoryBytes(service), `${name}: memory limit`).toBeGreaterThan(0);
+      expect(Number(limits?.cpus ?? 0), `${name}: cpu limit`).toBeGreaterThan(0);
+      expect(limits?.pids ?? 0, `${name}: pids limit`).toBeGreaterThan(0);
+      expect(service.cap_drop, `${name}: cap_drop`).toContain("ALL");
+      expect(service.cap_add ?? [], `${name}: cap_add`).toEqual([]);
+      expect(service.security_opt, `${name}: security_opt`).toContain("no-new-privileges:true");
+      expect(service.read_only, `${name}: read_only`).toBe(true);
+      expect(service.restart, `${name}: restart`).toBe("unless-stopped");
+      expect(service.user?.split(":")[0] ?? "image's USER", `${name}: user`).not.toMatch(/^(0|root)$/);
+      expect(service.healthcheck?.test?.length, `${name}: healthcheck.test`).toBeGreaterThan(1);
+      expect(service.healthcheck?.start_interval, `${name}: healthcheck.start_interval`).toBeDefined();
+    }
+  });
+
+  it("publishes only Prometheus, on 127.0.0.1:9090 by default, and mounts the volumes node-exporter reads read-only", () => {
+    const published = profileServices().flatMap(([name, service]) => (service.ports ?? []).map((port) => ({ name, port })));
+    expect(published.map(({ name, port }) => `${name} ${port.host_ip}:${port.published}->${port.target}`)).toEqual([
+      "prometheus 127.0.0.1:9090->9090",
+    ]);
+    const nodeExporter = withMetrics.services["node-exporter"];
+    for (const mount of nodeExporter?.volumes ?? []) expect(mount.read_only, `node-exporter: ${mount.target}`).toBe(true);
+  });
+
+  it("makes the Airflow services wait for statsd-exporter only when the profile runs it (required: false)", () => {
+    for (const [name, service] of Object.entries(withMetrics.services)) {
+      if (!name.startsWith("airflow-") || name === "airflow-init") continue;
+      expect(service.depends_on?.["statsd-exporter"], `${name}: depends_on statsd-exporter`).toEqual({
+        condition: "service_started",
+        required: false,
+      });
+    }
+  });
+});

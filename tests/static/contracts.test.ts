@@ -20,6 +20,7 @@ import {
   REPO_ROOT,
   SECRETS,
   STACK_OVERLAYS,
+  STACK_PROFILES,
 } from "../support/index.ts";
 
 const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
@@ -29,10 +30,13 @@ const documentedVariables = new Set(
   [...read("compose/.env.example").matchAll(/^#?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1] as string),
 );
 
-/** The stack with every overlay (compose/celery.yml), so that a service or secret an overlay adds is checked too. */
+/**
+ * The stack with every overlay (compose/celery.yml) and profile (`metrics`), so that a service or secret an
+ * overlay or a profile adds is checked too.
+ */
 let model: ComposeModel;
 beforeAll(async () => {
-  model = await composeConfig({}, STACK_OVERLAYS);
+  model = await composeConfig({}, STACK_OVERLAYS, STACK_PROFILES);
 });
 
 describe("images: docker/<name>/, tests/support/images.ts and the compose file agree", () => {
@@ -78,7 +82,7 @@ describe("images: docker/<name>/, tests/support/images.ts and the compose file a
 
 describe("services: every long-running service can be waited for, reached and documented", () => {
   it("gives every long-running service a health check, which is how the harness waits for it", () => {
-    for (const name of longRunningServices(model)) {
+    for (const name of longRunningServices(model, STACK_PROFILES)) {
       const check = model.services[name]?.healthcheck;
       expect(check && !check.disable && check.test?.length, `${name}: add a healthcheck in compose/docker-compose.yml`).toBeTruthy();
     }
@@ -95,7 +99,7 @@ describe("services: every long-running service can be waited for, reached and do
   });
 
   it("lists every service in a table: the stack's in README's, an overlay's in the page that documents it", async () => {
-    const stack = await composeConfig();
+    const stack = await composeConfig({}, [], STACK_PROFILES);
     for (const name of Object.keys(model.services)) {
       const page = name in stack.services ? "README.md" : OVERLAY_PAGE;
       expect(read(page), `${page}: add a row | \`${name}\` | to its service table`).toContain(`| \`${name}\` |`);

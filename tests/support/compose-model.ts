@@ -10,6 +10,16 @@ import { compose, type ComposeProject } from "./internal/compose.ts";
  */
 export const STACK_OVERLAYS = ["celery.yml"] as const;
 
+/**
+ * Compose profiles of the stack's own file: services that start only when asked for (`--profile metrics`, or
+ * COMPOSE_PROFILES=metrics). The contract checks read the stack with them, so that what they add is held to the
+ * same rules; the default stack's checks (the 4 GiB) read it without.
+ */
+export const STACK_PROFILES = ["metrics"] as const;
+
+/** Options before `config` that switch `profiles` on. */
+const profileOptions = (profiles: readonly string[]) => profiles.flatMap((profile) => ["--profile", profile]);
+
 export interface ComposeModel {
   name: string;
   services: Record<string, ComposeService>;
@@ -34,7 +44,7 @@ export interface ComposeService {
   volumes?: Array<{ type: string; source?: string; target: string; read_only?: boolean }>;
   tmpfs?: string[];
   environment?: Record<string, string | null>;
-  depends_on?: Record<string, { condition: string }>;
+  depends_on?: Record<string, { condition: string; required?: boolean }>;
   entrypoint?: string[] | null;
   command?: string[] | null;
   profiles?: string[];
@@ -44,16 +54,24 @@ export interface ComposeService {
  * The model of the compose files with only `env` set: neither the caller's shell variables nor a
  * compose/.env file take part, so it is the model a fresh clone produces.
  */
-export async function composeConfig(env: Readonly<Record<string, string>> = {}, overrides: readonly string[] = []): Promise<ComposeModel> {
+export async function composeConfig(
+  env: Readonly<Record<string, string>> = {},
+  overrides: readonly string[] = [],
+  profiles: readonly string[] = [],
+): Promise<ComposeModel> {
   const project: ComposeProject = { name: "data-stack", env, overrides };
-  const { stdout } = await compose(project, ["config", "--format", "json"], { inheritEnv: false });
+  const { stdout } = await compose(project, [...profileOptions(profiles), "config", "--format", "json"], { inheritEnv: false });
   return JSON.parse(stdout) as ComposeModel;
 }
 
-/** The services that keep running once the stack is up; one-shot jobs (`restart: "no"`) start as their dependencies. */
-export function longRunningServices(model: ComposeModel): string[] {
+/**
+ * The services that keep running once the stack is up; one-shot jobs (`restart: "no"`) start as their dependencies.
+ * Services of a compose profile (`profiles: [metrics]`) only when that profile is among `profiles`.
+ */
+export function longRunningServices(model: ComposeModel, profiles: readonly string[] = []): string[] {
+  const active = (service: ComposeService) => !service.profiles?.length || service.profiles.some((profile) => profiles.includes(profile));
   return Object.entries(model.services)
-    .filter(([, service]) => service.restart !== "no" && !service.profiles?.length)
+    .filter(([, service]) => service.restart !== "no" && active(service))
     .map(([name]) => name)
     .sort();
 }
@@ -69,12 +87,18 @@ export interface PortVariable {
 const PUBLISHED = /^\$\{[A-Z0-9_]+(?::-[^}]*)?\}:\$\{([A-Z0-9_]+)(?::-(\d+))?\}:(\d+)(?:\/tcp)?$/;
 
 /**
- * Every published port, with the variable that moves it. The stack's convention, checked by
+ * Every published port, with the variable that moves it, the stack's profiles' ports included (a test stack gets
+ * a free port for each, whether it switches a profile on or not). The stack's convention, checked by
  * tests/static/contracts.test.ts: `"${STACK_BIND_ADDRESS:-127.0.0.1}:${<NAME>_PORT:-<default>}:<container port>"`.
  */
-export async function portVariables(overrides: readonly string[] = []): Promise<PortVariable[]> {
+export async function portVariables(
+  overrides: readonly string[] = [],
+  profiles: readonly string[] = STACK_PROFILES,
+): Promise<PortVariable[]> {
   const project: ComposeProject = { name: "data-stack", env: {}, overrides };
-  const { stdout } = await compose(project, ["config", "--no-interpolate", "--format", "json"], { inheritEnv: false });
+  const { stdout } = await compose(project, [...profileOptions(profiles), "config", "--no-interpolate", "--format", "json"], {
+    inheritEnv: false,
+  });
   const raw = JSON.parse(stdout) as { services: Record<string, { ports?: string[]; profiles?: string[] }> };
   const found: PortVariable[] = [];
   for (const [service, definition] of Object.entries(raw.services)) {

@@ -3,6 +3,7 @@
 //
 //   await using stack = await new DataStackEnvironment(await freshSettings())
 //     .withServices("postgres")            // default: every long-running service of the compose files
+//     .withProfiles("metrics")             // and those of these compose profiles (COMPOSE_PROFILES)
 //     .withLogDirectory(dir)               // where its container logs go
 //     .up();
 //   stack.info;                             // plain StackInfo: ports, logins, containers
@@ -33,6 +34,7 @@ export class DataStackEnvironment {
   private startupTimeoutMs = 300_000;
   private build = true;
   private extraEnv: Record<string, string> = {};
+  private profiles: readonly string[] = [];
 
   constructor(settings: StackSettings) {
     this.settings = settings;
@@ -42,6 +44,15 @@ export class DataStackEnvironment {
   /** Start only these services (and what they depend on). */
   withServices(...services: string[]): this {
     this.services = services;
+    return this;
+  }
+
+  /**
+   * Compose profiles to switch on (`profiles: [metrics]` in the compose file), as a user does with
+   * COMPOSE_PROFILES: their services start with the stack, and every compose call of the stack (down included) sees them.
+   */
+  withProfiles(...profiles: string[]): this {
+    this.profiles = [...this.profiles, ...profiles];
     return this;
   }
 
@@ -79,7 +90,12 @@ export class DataStackEnvironment {
   }
 
   get project(): ComposeProject {
-    return { name: this.settings.projectName, env: { ...this.settings.variables, ...this.extraEnv }, overrides: this.overrides };
+    const profiles: Record<string, string> = this.profiles.length ? { COMPOSE_PROFILES: this.profiles.join(",") } : {};
+    return {
+      name: this.settings.projectName,
+      env: { ...this.settings.variables, ...profiles, ...this.extraEnv },
+      overrides: this.overrides,
+    };
   }
 
   async up(): Promise<StartedDataStack> {
@@ -93,7 +109,7 @@ export class DataStackEnvironment {
     const host = reachableHost(engine, project.env.STACK_BIND_ADDRESS ?? "127.0.0.1");
     await assertPortsUsable(project.env, project.overrides);
     const model = await composeConfig(project.env, project.overrides);
-    const services = this.services ?? longRunningServices(model);
+    const services = this.services ?? longRunningServices(model, this.profiles);
     if (this.build) await buildImagesOnce(project, services, model);
 
     const started = Date.now();

@@ -4,7 +4,8 @@
 // the reporters; tests/static/harness-api.test.ts fails on such an import, and on a name here that nothing uses).
 //
 //   the stack       describeStack / describeDocker, the builder, the started stack, StackInfo and its accessors
-//   the clients     Postgres, the Airflow API, pgAdmin, a browser, the containers (list, exec, inspect, health)
+//   the clients     Postgres, the Airflow API, pgAdmin, Prometheus, a browser, the containers (list, exec, inspect, health)
+//   the metrics     the metrics contract: the series the `metrics` profile exposes and how each must move
 //   the DAG kit     trigger a run, wait for its end, its task instances, logs and XComs; DAG files and folders
 //   side stacks     the Celery stack and a second worker host; the previous release, for the upgrade; the backup commands
 //   the repository  its images, secrets, Airflow components, compose model and paths
@@ -32,6 +33,7 @@ export {
   longRunningServices,
   portVariables,
   STACK_OVERLAYS,
+  STACK_PROFILES,
 } from "./compose-model.ts";
 export { containerCpuSeconds, meanCpuShare } from "./container-cpu.ts";
 export {
@@ -71,10 +73,12 @@ export { IMAGES, imageRef, type ImageName, type ImageSpec, stackImageTag } from 
 export { compose, type ComposeProject } from "./internal/compose.ts";
 export { CommandError, docker } from "./internal/process.ts";
 export { COMPOSE_DIR, REPO_ROOT, STACK_LOG_ROOT } from "./paths.ts";
+export { type ContractSeries, METRICS_CONTRACT, seriesQuery } from "./metrics-contract.ts";
 export { PgAdminSession } from "./pgadmin.ts";
 export { PreviousReleaseStack, previousRelease, withoutSecrets, withStoredSecrets } from "./previous-release.ts";
 export { eventually, Polling } from "./polling.ts";
 export { postgresClient, withPostgres } from "./postgres.ts";
+export { PROMETHEUS_USERNAME, prometheusApi, prometheusHttp } from "./prometheus.ts";
 export { fernetKey, password, SECRETS } from "./secrets.ts";
 export { freshSettings, type StackSettings } from "./settings.ts";
 export { describeDocker, describeStack } from "./shared-stack.ts";

@@ -8,7 +8,7 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { composeConfig, longRunningServices, STACK_OVERLAYS } from "../compose-model.ts";
+import { composeConfig, longRunningServices, STACK_OVERLAYS, STACK_PROFILES } from "../compose-model.ts";
 import { buildImagesOnce, DataStackEnvironment } from "../data-stack-environment.ts";
 import { prepareDagFolderCopy } from "../dag-folder.ts";
 import { dockerUnavailableReason } from "./engine.ts";
@@ -59,9 +59,10 @@ export default async function setup(project: TestProject) {
   environment.withEnvironment(await prepareDagFolderCopy(path.join(runLogDirectory, "dags")));
   const imagesStarted = performance.now();
   if (services?.length === 0) {
-    // An image-only project tests every image this repository builds, the Celery overlay's broker included.
+    // An image-only project tests every image this repository builds, the Celery overlay's broker and the
+    // profiles' images (metrics) included.
     const overlays = { ...environment.project, overrides: [...STACK_OVERLAYS] };
-    const everyService = await composeConfig(overlays.env, overlays.overrides);
+    const everyService = await composeConfig(overlays.env, overlays.overrides, STACK_PROFILES);
     await buildImagesOnce(
       overlays,
       IMAGES.map((image) => image.service),
