@@ -11,7 +11,7 @@
 //   side stacks     the Celery stack and a second worker host; the previous release, for the upgrade; the backup commands
 //   the repository  its images, secrets, Airflow components, compose model and paths
 export { airflowApi, airflowHttp, airflowToken } from "./airflow.ts";
-export { type ActiveAlert, activeAlerts, waitForAlert } from "./alerts.ts";
+export { activeAlerts, waitForAlert } from "./alerts.ts";
 export { AIRFLOW_COMPONENTS, JOB_COMPONENTS } from "./airflow-components.ts";
 export { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "./backup.ts";
 export { chromiumForTest, launchChromium, retryingNetworkChange } from "./browser.ts";
