@@ -11,7 +11,8 @@
 #   broker-exporter [args...]    redis_exporter against the Celery broker (compose/celery.yml): BROKER_URL
 #                                (redis://broker:6379) and its password (BROKER_PASSWORD*), which reaches
 #                                redis_exporter as its JSON password file in a tmpfs (BROKER_EXPORTER_DIR,
-#                                /run/broker-exporter), never as an argument or a variable
+#                                /run/broker-exporter), never as an argument or a variable; the length of each
+#                                queue of BROKER_QUEUES (default) through a Lua script written there too
 #   anything else                exec'd as is (promtool, bash, ...)
 #
 # Environment of `prometheus` (* also accepts VAR_FILE=/path; the file's content becomes VAR):
@@ -80,6 +81,29 @@ broker_exporter_password_file() {
 	BROKER_EXPORTER_PASSWORD_FILE=$dir/passwords.json
 }
 
+# broker_exporter_queue_script: the Lua script redis_exporter runs at every scrape (--script), which returns the
+# length of each queue of BROKER_QUEUES (a Valkey list each; 0 when empty, as Valkey deletes an empty list); the
+# scrape job names the figure celery_queue_length{queue}. Not --check-single-keys: redis_exporter 1.69 exports
+# nothing for the keys listed after a missing one, and an empty queue is a missing key.
+broker_exporter_queue_script() {
+	local queues=${BROKER_QUEUES:-default} dir=${BROKER_EXPORTER_DIR:-/run/broker-exporter} queue lua_list=''
+	local -a names
+	[[ "$queues" =~ ^[A-Za-z0-9._:@-]+(,[A-Za-z0-9._:@-]+)*$ ]] ||
+		entrypoint_error "BROKER_QUEUES='$queues' must be Celery queue names separated by commas (letters, digits, '.', '_', ':', '@', '-')"
+	IFS=, read -ra names <<<"$queues"
+	for queue in "${names[@]}"; do
+		lua_list+="\"$queue\", "
+	done
+	printf '%s\n' "-- Written by the entrypoint at start (docker/prometheus/entrypoint.sh): BROKER_QUEUES=$queues" \
+		'local lengths = {}' \
+		"for _, queue in ipairs({${lua_list%, }}) do" \
+		'  lengths[#lengths + 1] = queue' \
+		'  lengths[#lengths + 1] = tostring(redis.call("LLEN", queue))' \
+		'end' \
+		'return lengths' >"$dir/queue-lengths.lua"
+	BROKER_EXPORTER_SCRIPT=$dir/queue-lengths.lua
+}
+
 _main() {
 	if [ "$#" -eq 0 ]; then
 		set -- prometheus
@@ -103,7 +127,9 @@ _main() {
 		statsd-exporter) exec statsd_exporter "$@" ;;
 		broker-exporter)
 			broker_exporter_password_file
-			exec redis_exporter --redis.addr="$BROKER_URL" --redis.password-file="$BROKER_EXPORTER_PASSWORD_FILE" "$@"
+			broker_exporter_queue_script
+			exec redis_exporter --redis.addr="$BROKER_URL" --redis.password-file="$BROKER_EXPORTER_PASSWORD_FILE" \
+				--script="$BROKER_EXPORTER_SCRIPT" "$@"
 			;;
 		*) exec "$command" "$@" ;;
 	esac
