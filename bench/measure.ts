@@ -25,6 +25,7 @@ import {
   projectContainers,
   projectFilter,
   REPO_ROOT,
+  STACK_PROFILES,
   stackImageTag,
   type StackSettings,
   type StartedDataStack,
@@ -105,7 +106,8 @@ export interface ImageResult {
  */
 export const BUILD_PROJECT: ComposeProject = {
   name: "data-stack-bench",
-  env: { STACK_IMAGE_TAG: stackImageTag() },
+  // The profiles too: the metrics image is built by a service of the `metrics` profile.
+  env: { STACK_IMAGE_TAG: stackImageTag(), COMPOSE_PROFILES: STACK_PROFILES.join(",") },
   // Every compose file that defines one of the images (the broker's is in celery.yml).
   overrides: [...new Set(IMAGES.flatMap((spec: ImageSpec) => ("composeFile" in spec && spec.composeFile ? [spec.composeFile] : [])))],
 };

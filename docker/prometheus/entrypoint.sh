@@ -5,7 +5,8 @@
 #   prometheus [args...]         Prometheus with the stack's config (/etc/prometheus/prometheus.yml), its TSDB in
 #                                /var/lib/prometheus, and a login: the web config file it gets is written here,
 #                                at every start, with a bcrypt hash of the password (PROMETHEUS_PASSWORD*)
-#   postgres-exporter [args...]  postgres_exporter (DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS_FILE)
+#   postgres-exporter [args...]  postgres_exporter, connecting with DATA_SOURCE_NAME (no password in it) and the
+#                                password from a pgpass file written here (POSTGRES_EXPORTER_PASSWORD*)
 #   node-exporter [args...]      node_exporter
 #   statsd-exporter [args...]    statsd_exporter
 #   broker-exporter [args...]    redis_exporter against the Celery broker (compose/celery.yml): BROKER_URL
@@ -24,6 +25,13 @@
 #   PROMETHEUS_RETENTION_SIZE (1GB)  and how much disk they may take, whichever comes first
 # The password is neither an argument nor left in the environment: htpasswd reads it on its standard input,
 # and the variable is unset before Prometheus starts.
+#
+# Environment of `postgres-exporter`:
+#   DATA_SOURCE_NAME                 required: a key=value DSN without password (host=postgres user=postgres ...)
+#   POSTGRES_EXPORTER_PASSWORD*      required: the password, written to $PROMETHEUS_WEB_CONFIG_DIR/pgpass (a tmpfs)
+#                                    that the Postgres driver reads (PGPASSFILE). Not in the DSN: postgres_exporter
+#                                    cannot parse a DSN whose password holds quotes or backslashes, and prints
+#                                    that DSN, password included, in its error.
 set -Eeuo pipefail
 
 ENTRYPOINT_NAME=prometheus-entrypoint
@@ -104,6 +112,31 @@ broker_exporter_queue_script() {
 	BROKER_EXPORTER_SCRIPT=$dir/queue-lengths.lua
 }
 
+# postgres_exporter_write_pgpass: the password as a pgpass file for every host, port, database and user, with
+# pgpass' two escapes ('\' and ':'); PGPASSFILE names it.
+postgres_exporter_write_pgpass() {
+	file_env POSTGRES_EXPORTER_PASSWORD
+	local dir=${PROMETHEUS_WEB_CONFIG_DIR:-/run/prometheus} escaped
+	[ -n "${POSTGRES_EXPORTER_PASSWORD:-}" ] ||
+		entrypoint_error "POSTGRES_EXPORTER_PASSWORD (or POSTGRES_EXPORTER_PASSWORD_FILE) must be set: the password of the DSN's user" \
+			"(compose: /run/stack-secrets/postgres_password)"
+	[[ "${DATA_SOURCE_NAME:-}" == *host=* ]] ||
+		entrypoint_error "DATA_SOURCE_NAME must be a key=value DSN without the password, e.g. 'host=postgres port=5432 user=postgres dbname=postgres sslmode=disable'"
+	[[ "$DATA_SOURCE_NAME" != *password* ]] ||
+		entrypoint_error "DATA_SOURCE_NAME holds a password; give it through POSTGRES_EXPORTER_PASSWORD_FILE instead"
+	[ -d "$dir" ] && [ -w "$dir" ] ||
+		entrypoint_error "PROMETHEUS_WEB_CONFIG_DIR=$dir is not a writable directory for uid $(id -u); mount a tmpfs there"
+	escaped=${POSTGRES_EXPORTER_PASSWORD//\\/\\\\}
+	escaped=${escaped//:/\\:}
+	unset POSTGRES_EXPORTER_PASSWORD
+	(
+		umask 0077
+		printf '*:*:*:*:%s\n' "$escaped" >"$dir/pgpass.new"
+	)
+	mv -f "$dir/pgpass.new" "$dir/pgpass"
+	export PGPASSFILE=$dir/pgpass
+}
+
 _main() {
 	if [ "$#" -eq 0 ]; then
 		set -- prometheus
@@ -122,7 +155,10 @@ _main() {
 				--storage.tsdb.retention.size="${PROMETHEUS_RETENTION_SIZE:-1GB}" \
 				"$@"
 			;;
-		postgres-exporter) exec postgres_exporter "$@" ;;
+		postgres-exporter)
+			postgres_exporter_write_pgpass
+			exec postgres_exporter "$@"
+			;;
 		node-exporter) exec node_exporter "$@" ;;
 		statsd-exporter) exec statsd_exporter "$@" ;;
 		broker-exporter)

@@ -4,7 +4,6 @@
 // archive-push fails for every segment. Prometheus then fires WalArchivingFailing with its production `for:`
 // and window (no shortened rule), and the alert clears once archiving works again. The rules' other cases are
 // unit-tested with promtool (compose/prometheus/alerts.test.yml, tests/images/prometheus-rules.test.ts).
-import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 import {
   describeDocker,
@@ -41,10 +40,6 @@ describeDocker("alerts on a running stack", (sideStack) => {
     await using stack = await sideStack(await freshSettings())
       .withProfiles("metrics")
       .withServices(...SERVICES)
-      // Letters and digits, unlike the harness's generated passwords: postgres_exporter 0.17 builds a DSN from
-      // DATA_SOURCE_PASS_FILE that it then refuses as malformed for a password with quotes and backslashes, and
-      // WAL archiving's figures come from it. (A metrics-profile issue of its own, reported with this test.)
-      .withEnvironment({ POSTGRES_PASSWORD: randomBytes(16).toString("hex") })
       .withStartupTimeout(600_000)
       .up();
     const prometheus = prometheusApi(stack.info);

@@ -26,6 +26,20 @@ import {
   writeDagFile,
 } from "../support/index.ts";
 
+/** What the contract needs: the stack without pgAdmin (its volume is measured all the same), and the profile. */
+const SERVICES = [
+  "postgres",
+  "backup-scheduler",
+  "airflow-apiserver",
+  "airflow-scheduler",
+  "airflow-dag-processor",
+  "airflow-triggerer",
+  "prometheus",
+  "postgres-exporter",
+  "node-exporter",
+  "statsd-exporter",
+];
+
 const SUCCEEDING_DAG = "metrics_probe_succeeds";
 const FAILING_DAG = "metrics_probe_fails";
 
@@ -66,6 +80,7 @@ describeDocker("metrics profile", (sideStack) => {
     await writeDagFile(dagFolder, `${FAILING_DAG}.py`, failingDagSource);
     await using stack = await sideStack(await freshSettings())
       .withProfiles("metrics")
+      .withServices(...SERVICES)
       .withEnvironment(dagVariables)
       .withStartupTimeout(600_000)
       .up();

@@ -258,12 +258,13 @@ describe("compose model with the metrics profile (--profile metrics)", () => {
     for (const mount of nodeExporter?.volumes ?? []) expect(mount.read_only, `node-exporter: ${mount.target}`).toBe(true);
   });
 
-  it("makes the Airflow services wait for statsd-exporter only when the profile runs it (required: false)", () => {
+  it("makes the Airflow services wait for statsd-exporter only when the profile runs it, and restart with it", () => {
     for (const [name, service] of Object.entries(withMetrics.services)) {
       if (!name.startsWith("airflow-") || name === "airflow-init") continue;
       expect(service.depends_on?.["statsd-exporter"], `${name}: depends_on statsd-exporter`).toEqual({
         condition: "service_started",
         required: false,
+        restart: true,
       });
     }
   });

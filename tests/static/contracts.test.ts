@@ -90,7 +90,7 @@ describe("services: every long-running service can be waited for, reached and do
 
   it("publishes every port through a variable that tests can move and .env.example documents", async () => {
     // portVariables() throws, naming the service, for a port written any other way.
-    const ports = await portVariables(STACK_OVERLAYS);
+    const ports = await portVariables(STACK_OVERLAYS, STACK_PROFILES);
     expect(ports.length).toBeGreaterThan(0);
     for (const { service, variable } of ports) {
       expect(documentedVariables, `${service}: document ${variable} in compose/.env.example`).toContain(variable);

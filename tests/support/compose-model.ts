@@ -44,7 +44,7 @@ export interface ComposeService {
   volumes?: Array<{ type: string; source?: string; target: string; read_only?: boolean }>;
   tmpfs?: string[];
   environment?: Record<string, string | null>;
-  depends_on?: Record<string, { condition: string; required?: boolean }>;
+  depends_on?: Record<string, { condition: string; required?: boolean; restart?: boolean }>;
   entrypoint?: string[] | null;
   command?: string[] | null;
   profiles?: string[];
@@ -87,14 +87,12 @@ export interface PortVariable {
 const PUBLISHED = /^\$\{[A-Z0-9_]+(?::-[^}]*)?\}:\$\{([A-Z0-9_]+)(?::-(\d+))?\}:(\d+)(?:\/tcp)?$/;
 
 /**
- * Every published port, with the variable that moves it, the stack's profiles' ports included (a test stack gets
- * a free port for each, whether it switches a profile on or not). The stack's convention, checked by
+ * Every published port, with the variable that moves it; those of `profiles` too (freshSettings asks for every
+ * profile's, so that a test stack has a free port for each, whether it switches a profile on or not). The stack's
+ * convention, checked by
  * tests/static/contracts.test.ts: `"${STACK_BIND_ADDRESS:-127.0.0.1}:${<NAME>_PORT:-<default>}:<container port>"`.
  */
-export async function portVariables(
-  overrides: readonly string[] = [],
-  profiles: readonly string[] = STACK_PROFILES,
-): Promise<PortVariable[]> {
+export async function portVariables(overrides: readonly string[] = [], profiles: readonly string[] = []): Promise<PortVariable[]> {
   const project: ComposeProject = { name: "data-stack", env: {}, overrides };
   const { stdout } = await compose(project, [...profileOptions(profiles), "config", "--no-interpolate", "--format", "json"], {
     inheritEnv: false,

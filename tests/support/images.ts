@@ -24,8 +24,8 @@ export const IMAGES = [
   { name: "airflow", service: "airflow-apiserver", nonDependencyFile: "docker/airflow/entrypoint.sh", budgetMB: 550 },
   { name: "pgadmin", service: "pgadmin", nonDependencyFile: "docker/pgadmin/entrypoint.sh", budgetMB: 350 },
   { name: "valkey", service: "broker", nonDependencyFile: "docker/valkey/healthcheck", budgetMB: 100, composeFile: "celery.yml" },
-  // Prometheus and three exporters (the `metrics` profile): Go binaries, ~300 MB of them, Prometheus the largest.
-  { name: "prometheus", service: "prometheus", nonDependencyFile: "docker/prometheus/healthcheck", budgetMB: 450 },
+  // Prometheus and three exporters (the `metrics` profile): Go binaries, Prometheus the largest.
+  { name: "prometheus", service: "prometheus", nonDependencyFile: "docker/prometheus/healthcheck", budgetMB: 400 },
 ] as const satisfies readonly ImageSpec[];
 
 export type ImageName = (typeof IMAGES)[number]["name"];

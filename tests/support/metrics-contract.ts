@@ -162,6 +162,12 @@ export const METRICS_CONTRACT: readonly ContractSeries[] = [
     meaning: "Failed attempts to archive a WAL segment (counter): any growth means archiving is broken.",
     movement: "exists",
   },
+  {
+    name: "pg_stat_archiver_last_archive_age",
+    job: "postgres",
+    meaning: "Seconds since the last WAL segment was archived (postgres_exporter 0.17 has no last-failure time).",
+    movement: "exists",
+  },
   // ---------------------------------------------------------------- backups and volumes (node-exporter, job node)
   {
     name: "stack_backup_last_success_timestamp_seconds",

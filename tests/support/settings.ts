@@ -6,7 +6,7 @@ import { readlinkSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import getPort from "get-port";
-import { portVariables } from "./compose-model.ts";
+import { portVariables, STACK_PROFILES } from "./compose-model.ts";
 import { stackImageTag } from "./images.ts";
 import { generateSecret, SECRETS } from "./secrets.ts";
 
@@ -77,7 +77,7 @@ export interface FreshSettingsOptions {
 export async function freshSettings({ bindAddress = "127.0.0.1", overrides = [] }: FreshSettingsOptions = {}): Promise<StackSettings> {
   const ports: Record<string, string> = {};
   const taken: number[] = [];
-  for (const { variable } of await portVariables(overrides)) {
+  for (const { variable } of await portVariables(overrides, STACK_PROFILES)) {
     const port = await getPort({ host: bindAddress, exclude: taken });
     taken.push(port);
     ports[variable] = String(port);
@@ -98,7 +98,7 @@ export async function freshSettings({ bindAddress = "127.0.0.1", overrides = [] 
 /** Fails with the variable's name when a port value would make compose or Docker fail obscurely. */
 export async function assertPortsUsable(env: Readonly<Record<string, string>>, overrides: readonly string[] = []): Promise<void> {
   const bindAddress = env.STACK_BIND_ADDRESS ?? "127.0.0.1";
-  for (const { variable } of await portVariables(overrides)) {
+  for (const { variable } of await portVariables(overrides, STACK_PROFILES)) {
     const value = env[variable];
     if (value === undefined) continue;
     if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
