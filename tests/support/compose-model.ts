@@ -94,12 +94,12 @@ const PUBLISHED = /^\$\{[A-Z0-9_]+(?::-[^}]*)?\}:\$\{([A-Z0-9_]+)(?::-(\d+))?\}:
  */
 export async function portVariables(overrides: readonly string[] = [], profiles: readonly string[] = []): Promise<PortVariable[]> {
   const project: ComposeProject = { name: "data-stack", env: {}, overrides };
-  const { stdout } = await compose(project, [...profileOptions(profiles), "config", "--no-interpolate", "--format", "json"], {
-    inheritEnv: false,
-  });
+  const { stdout } = await compose(project, ["config", "--no-interpolate", "--format", "json"], { inheritEnv: false });
   const raw = JSON.parse(stdout) as { services: Record<string, { ports?: string[]; profiles?: string[] }> };
   const found: PortVariable[] = [];
   for (const [service, definition] of Object.entries(raw.services)) {
+    // Without interpolation compose lists every profile's services: those of other profiles are left out here.
+    if (definition.profiles?.length && !definition.profiles.some((profile) => profiles.includes(profile))) continue;
     for (const port of definition.ports ?? []) {
       const match = PUBLISHED.exec(String(port));
       if (!match) {
