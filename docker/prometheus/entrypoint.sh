@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Entrypoint of the data-stack prometheus image, installed as /usr/local/bin/docker-entrypoint.sh like every
-# image's. The image holds the four programs of the `metrics` compose profile (docs/metrics.md); the command
+# image's. The image holds the five programs of the `metrics` compose profile (docs/metrics.md); the command
 # names the one to run:
 #   prometheus [args...]         Prometheus with the stack's config (/etc/prometheus/prometheus.yml), its TSDB in
 #                                /var/lib/prometheus, and a login: the web config file it gets is written here,
@@ -9,6 +9,11 @@
 #                                password from a pgpass file written here (POSTGRES_EXPORTER_PASSWORD*)
 #   node-exporter [args...]      node_exporter
 #   statsd-exporter [args...]    statsd_exporter
+#   broker-exporter [args...]    redis_exporter against the Celery broker (compose/celery.yml): BROKER_URL
+#                                (redis://broker:6379) and its password (BROKER_PASSWORD*), which reaches
+#                                redis_exporter as its JSON password file in a tmpfs (BROKER_EXPORTER_DIR,
+#                                /run/broker-exporter), never as an argument or a variable; the length of each
+#                                queue of BROKER_QUEUES (default) through a Lua script written there too
 #   anything else                exec'd as is (promtool, bash, ...)
 #
 # Environment of `prometheus` (* also accepts VAR_FILE=/path; the file's content becomes VAR):
@@ -56,6 +61,55 @@ prometheus_write_web_config() {
 	)
 	mv -f "$dir/web.yml.new" "$dir/web.yml"
 	PROMETHEUS_WEB_CONFIG=$dir/web.yml
+}
+
+# broker_exporter_password_file: redis_exporter's --redis.password-file, a JSON map of address to password,
+# written with the password of BROKER_URL; its path in BROKER_EXPORTER_PASSWORD_FILE.
+broker_exporter_password_file() {
+	file_env BROKER_PASSWORD
+	local url=${BROKER_URL:-} dir=${BROKER_EXPORTER_DIR:-/run/broker-exporter} password
+	[[ "$url" =~ ^rediss?://[A-Za-z0-9._-]+:[0-9]+$ ]] ||
+		entrypoint_error "BROKER_URL='$url' must be the broker's redis://host:port (compose/celery.yml: redis://broker:6379)"
+	[ -n "${BROKER_PASSWORD:-}" ] ||
+		entrypoint_error "BROKER_PASSWORD (or BROKER_PASSWORD_FILE) must be set: the broker asks for a password" \
+			"(compose: /run/stack-secrets/broker_password, made by secrets-init)"
+	[[ "$BROKER_PASSWORD" != *[[:cntrl:]]* ]] ||
+		entrypoint_error "BROKER_PASSWORD_FILE holds a control character; the broker's password is one line of printable characters"
+	[ -d "$dir" ] && [ -w "$dir" ] ||
+		entrypoint_error "BROKER_EXPORTER_DIR=$dir is not a writable directory for uid $(id -u); mount a tmpfs there"
+	# JSON string: backslash and double quote escaped (secrets-init's passwords have neither).
+	password=${BROKER_PASSWORD//\\/\\\\}
+	password=${password//\"/\\\"}
+	unset BROKER_PASSWORD
+	(
+		umask 0077
+		printf '{"%s": "%s"}\n' "$url" "$password" >"$dir/passwords.json.new"
+	)
+	mv -f "$dir/passwords.json.new" "$dir/passwords.json"
+	BROKER_EXPORTER_PASSWORD_FILE=$dir/passwords.json
+}
+
+# broker_exporter_queue_script: the Lua script redis_exporter runs at every scrape (--script), which returns the
+# length of each queue of BROKER_QUEUES (a Valkey list each; 0 when empty, as Valkey deletes an empty list); the
+# scrape job names the figure celery_queue_length{queue}. Not --check-single-keys: redis_exporter 1.69 exports
+# nothing for the keys listed after a missing one, and an empty queue is a missing key.
+broker_exporter_queue_script() {
+	local queues=${BROKER_QUEUES:-default} dir=${BROKER_EXPORTER_DIR:-/run/broker-exporter} queue lua_list=''
+	local -a names
+	[[ "$queues" =~ ^[A-Za-z0-9._:@-]+(,[A-Za-z0-9._:@-]+)*$ ]] ||
+		entrypoint_error "BROKER_QUEUES='$queues' must be Celery queue names separated by commas (letters, digits, '.', '_', ':', '@', '-')"
+	IFS=, read -ra names <<<"$queues"
+	for queue in "${names[@]}"; do
+		lua_list+="\"$queue\", "
+	done
+	printf '%s\n' "-- Written by the entrypoint at start (docker/prometheus/entrypoint.sh): BROKER_QUEUES=$queues" \
+		'local lengths = {}' \
+		"for _, queue in ipairs({${lua_list%, }}) do" \
+		'  lengths[#lengths + 1] = queue' \
+		'  lengths[#lengths + 1] = tostring(redis.call("LLEN", queue))' \
+		'end' \
+		'return lengths' >"$dir/queue-lengths.lua"
+	BROKER_EXPORTER_SCRIPT=$dir/queue-lengths.lua
 }
 
 # postgres_exporter_write_pgpass: the password as a pgpass file for every host, port, database and user, with
@@ -107,6 +161,12 @@ _main() {
 			;;
 		node-exporter) exec node_exporter "$@" ;;
 		statsd-exporter) exec statsd_exporter "$@" ;;
+		broker-exporter)
+			broker_exporter_password_file
+			broker_exporter_queue_script
+			exec redis_exporter --redis.addr="$BROKER_URL" --redis.password-file="$BROKER_EXPORTER_PASSWORD_FILE" \
+				--script="$BROKER_EXPORTER_SCRIPT" "$@"
+			;;
 		*) exec "$command" "$@" ;;
 	esac
 }

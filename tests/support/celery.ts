@@ -46,7 +46,17 @@ export interface CeleryStackOptions {
   readonly logDirectory?: string;
   /** Flower too (celery.yml's profile `flower`). Off for the benchmark: Flower turns on the workers' task events. */
   readonly flower?: boolean;
+  /** Prometheus and the broker's exporter too (the profile `metrics`; job `broker`, compose/prometheus/scrape-broker.yml). */
+  readonly metrics?: boolean;
+  /** The services to start, instead of CELERY_SERVICES (the profiles' services are added to them). */
+  readonly services?: readonly string[];
 }
+
+/** The `metrics` profile's services a Celery stack needs for the broker's figures and the alerts on them. */
+export const CELERY_METRICS_SERVICES = ["prometheus", "broker-exporter"] as const;
+
+/** The queues whose length broker-exporter exports (BROKER_QUEUES): the default one and the test stack's `special`. */
+export const TEST_BROKER_QUEUES = ["default", "special"] as const;
 
 /**
  * Starts the Celery test stack. The tests publish its ports on Docker's bridge gateway, which containers of
@@ -56,6 +66,8 @@ export async function startCeleryStack({
   bindAddress = "127.0.0.1",
   logDirectory,
   flower = false,
+  metrics = false,
+  services = CELERY_SERVICES,
 }: CeleryStackOptions = {}): Promise<StartedDataStack> {
   // The overrides' published ports (the broker's BROKER_PORT, Flower's FLOWER_PORT) get free ports too.
   const settings = await freshSettings({ bindAddress, overrides: CELERY_COMPOSE_FILES });
@@ -67,12 +79,13 @@ export async function startCeleryStack({
   const workerLogPort = await getPort({ host: bindAddress, exclude: taken });
   const environment = new DataStackEnvironment(settings)
     .withOverrides(...CELERY_COMPOSE_FILES)
-    .withServices(...CELERY_SERVICES, ...(flower ? ["flower"] : []))
+    .withServices(...services, ...(flower ? ["flower"] : []), ...(metrics ? CELERY_METRICS_SERVICES : []))
+    // Every compose call of the project (logs, down, exec) then sees the profiles' services.
+    .withProfiles(...(flower ? ["flower"] : []), ...(metrics ? ["metrics"] : []))
     .withEnvironment({
       AIRFLOW_PARALLELISM: String(TEST_PARALLELISM),
       WORKER_LOG_PORT: String(workerLogPort),
-      // Every compose call of the project (logs, down, exec) then sees the service.
-      ...(flower ? { COMPOSE_PROFILES: "flower" } : {}),
+      BROKER_QUEUES: TEST_BROKER_QUEUES.join(","),
     })
     .withStartupTimeout(600_000);
   if (logDirectory) environment.withLogDirectory(path.join(logDirectory, settings.projectName));

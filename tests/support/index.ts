@@ -5,11 +5,13 @@
 //
 //   the stack       describeStack / describeDocker, the builder, the started stack, StackInfo and its accessors
 //   the clients     Postgres, the Airflow API, pgAdmin, Prometheus, a browser, the containers (list, exec, inspect, health)
-//   the metrics     the metrics contract: the series the `metrics` profile exposes and how each must move
+//   the metrics     the metrics contract: the series the `metrics` profile exposes and how each must move;
+//                   the alerts Prometheus evaluates from them (pending, firing)
 //   the DAG kit     trigger a run, wait for its end, its task instances, logs and XComs; DAG files and folders
 //   side stacks     the Celery stack and a second worker host; the previous release, for the upgrade; the backup commands
 //   the repository  its images, secrets, Airflow components, compose model and paths
 export { airflowApi, airflowHttp, airflowToken } from "./airflow.ts";
+export { activeAlerts, waitForAlert } from "./alerts.ts";
 export { AIRFLOW_COMPONENTS, JOB_COMPONENTS } from "./airflow-components.ts";
 export { backupCommand, backupSets, refusedBackupCommand, repositoryBytes, restoreTarget, sleep } from "./backup.ts";
 export { chromiumForTest, launchChromium, retryingNetworkChange } from "./browser.ts";
@@ -78,7 +80,7 @@ export { PgAdminSession } from "./pgadmin.ts";
 export { PreviousReleaseStack, previousRelease, withoutSecrets, withStoredSecrets } from "./previous-release.ts";
 export { eventually, Polling } from "./polling.ts";
 export { postgresClient, withPostgres } from "./postgres.ts";
-export { PROMETHEUS_USERNAME, prometheusApi, prometheusHttp } from "./prometheus.ts";
+export { PROMETHEUS_USERNAME, type PrometheusApi, prometheusApi, prometheusHttp } from "./prometheus.ts";
 export { fernetKey, password, SECRETS } from "./secrets.ts";
 export { freshSettings, type StackSettings } from "./settings.ts";
 export { describeDocker, describeStack } from "./shared-stack.ts";
