@@ -10,6 +10,7 @@ import {
   airflowApi,
   CELERY_PARSE_TIMEOUT_MS,
   CELERY_RUN_TIMEOUT_MS,
+  CELERY_SERVICES,
   celeryCompose,
   describeDocker,
   docker,
@@ -27,14 +28,7 @@ import {
 } from "../support/index.ts";
 
 /** The Celery test stack without airflow-worker-special: nobody consumes the queue `special` at first. */
-const SERVICES_WITHOUT_SPECIAL_WORKER = [
-  "postgres",
-  "broker",
-  "airflow-apiserver",
-  "airflow-scheduler",
-  "airflow-dag-processor",
-  "airflow-worker",
-];
+const SERVICES_WITHOUT_SPECIAL_WORKER = CELERY_SERVICES.filter((service) => service !== "airflow-worker-special");
 /** airflow-worker's replicas (compose/celery.yml). */
 const DEFAULT_WORKERS = 2;
 /** celery_queue_wait's tasks, all on the queue `special` (tests/fixtures/celery/dags/celery_tests.py). */

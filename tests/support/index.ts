@@ -18,6 +18,7 @@ export { chromiumForTest, launchChromium, retryingNetworkChange } from "./browse
 export {
   CELERY_PARSE_TIMEOUT_MS,
   CELERY_RUN_TIMEOUT_MS,
+  CELERY_SERVICES,
   celeryCompose,
   containerOf,
   dockerHostGateway,
