@@ -141,38 +141,17 @@ describeStack(
       const archiveLeftover = "_airflow_deleted__log__20260101000000";
       const blockedBefore = await airflowDb(async (db) => {
         await db.query("BEGIN");
-        await db.query("UPDATE dag_run SET start_date = $3, end_date = $3, queued_at = $3 WHERE dag_id = $1 AND run_id = $2", [
-          old.dag_id,
-          old.dag_run_id,
-          oldDate,
-        ]);
-        await db.query("UPDATE task_instance SET start_date = $3, end_date = $3 WHERE dag_id = $1 AND run_id = $2", [
-          old.dag_id,
-          old.dag_run_id,
-          oldDate,
-        ]);
-        await db.query("UPDATE xcom SET timestamp = $3 WHERE dag_id = $1 AND run_id = $2", [old.dag_id, old.dag_run_id, oldDate]);
-        await db.query("UPDATE log SET dttm = $3 WHERE dag_id = $1 AND run_id = $2", [old.dag_id, old.dag_run_id, oldDate]);
-        await db.query("UPDATE dag_run SET start_date = $3, queued_at = $3 WHERE dag_id = $1 AND run_id = $2", [
-          blocked.dag_id,
-          blocked.dag_run_id,
-          blockedDate,
-        ]);
-        await db.query("UPDATE task_instance SET start_date = $3 WHERE dag_id = $1 AND run_id = $2 AND start_date IS NOT NULL", [
-          blocked.dag_id,
-          blocked.dag_run_id,
-          blockedDate,
-        ]);
-        await db.query("UPDATE task_instance SET end_date = $3 WHERE dag_id = $1 AND run_id = $2 AND end_date IS NOT NULL", [
-          blocked.dag_id,
-          blocked.dag_run_id,
-          blockedDate,
-        ]);
-        await db.query("UPDATE xcom SET timestamp = $3 WHERE dag_id = $1 AND run_id = $2", [
-          blocked.dag_id,
-          blocked.dag_run_id,
-          blockedDate,
-        ]);
+        // One run's rows of a table, dated back: `set` assigns $3 (the date); `where` narrows the rows further.
+        const backdate = (table: string, set: string, run: { dag_id: string; dag_run_id: string }, date: Date, where = "") =>
+          db.query(`UPDATE ${table} SET ${set} WHERE dag_id = $1 AND run_id = $2${where}`, [run.dag_id, run.dag_run_id, date]);
+        await backdate("dag_run", "start_date = $3, end_date = $3, queued_at = $3", old, oldDate);
+        await backdate("task_instance", "start_date = $3, end_date = $3", old, oldDate);
+        await backdate("xcom", "timestamp = $3", old, oldDate);
+        await backdate("log", "dttm = $3", old, oldDate);
+        await backdate("dag_run", "start_date = $3, queued_at = $3", blocked, blockedDate);
+        await backdate("task_instance", "start_date = $3", blocked, blockedDate, " AND start_date IS NOT NULL");
+        await backdate("task_instance", "end_date = $3", blocked, blockedDate, " AND end_date IS NOT NULL");
+        await backdate("xcom", "timestamp = $3", blocked, blockedDate);
         // Audit rows of the UI and API (table log), one old and one recent.
         await db.query(
           `INSERT INTO log (dttm, dag_id, event, owner) VALUES ($1, 'housekeeping_quick', 'housekeeping-test-old', 'test'),
