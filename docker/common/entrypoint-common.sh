@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The functions every entrypoint of the stack shares, in this one file: the log functions (entrypoint_log,
-# entrypoint_note, entrypoint_warn, entrypoint_error), file_env and _is_sourced. Each image that has an
+# entrypoint_note, entrypoint_warn, entrypoint_error), file_env, write_private_file, pgpass_escape and _is_sourced. Each image that has an
 # entrypoint gets it at build time from the `common` build context (compose: build.additional_contexts;
 # by hand: docker build --build-context common=docker/common docker/<image>) as
 # /usr/local/lib/data-stack/entrypoint-common.sh, and its entrypoint sources it. Sourcing this file defines
@@ -43,6 +43,21 @@ file_env() {
 		export "$var"="$value"
 	fi
 	unset "$file_var"
+}
+
+# write_private_file PATH: standard input becomes PATH, readable by this user only (mktemp's mode 0600), and replaces
+# it whole, so that a reader never sees half a file. For what holds a secret: a pgpass, a login's hash.
+write_private_file() {
+	local target=$1 temporary
+	temporary=$(mktemp -- "$target.XXXXXX")
+	cat >"$temporary"
+	mv -f -- "$temporary" "$target"
+}
+
+# pgpass_escape FIELD: FIELD as a pgpass field, with its two escapes ('\' and ':' backslash-escaped).
+pgpass_escape() {
+	local field=${1//\\/\\\\}
+	printf '%s' "${field//:/\\:}"
 }
 
 # Called at the top level of an entrypoint: true when that entrypoint is being sourced (by an init script, a

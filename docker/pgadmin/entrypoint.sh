@@ -192,14 +192,6 @@ pgadmin_storage_dir() {
 	printf '%s/storage/%s' "$PGADMIN_DATA_DIR" "$user"
 }
 
-# Escapes a pgpass field: '\' and ':' are backslash-escaped.
-pgadmin_pgpass_escape() {
-	local v="$1"
-	v="${v//\\/\\\\}"
-	v="${v//:/\\:}"
-	printf '%s' "$v"
-}
-
 # Writes <storage dir of the admin>/.pgpass (mode 0600) on every start from
 # the PGADMIN_PGPASS_* variables. servers.json references it as
 # "PassFile": "/.pgpass": in server mode pgAdmin resolves PassFile relative to
@@ -216,21 +208,15 @@ pgadmin_write_pgpass() {
 	if [ -z "$user" ]; then
 		entrypoint_error "cannot tell whose pgpass to write; set PGADMIN_DEFAULT_EMAIL"
 	fi
-	local dir pgpass tmp
+	local dir pgpass
 	dir="$(pgadmin_storage_dir "$user")"
 	pgpass="$dir/.pgpass"
-	(
-		umask 077
-		mkdir -p -- "$dir"
-		tmp="$(mktemp -- "$dir/.pgpass.XXXXXX")"
-		printf '%s:%s:*:%s:%s\n' \
-			"$(pgadmin_pgpass_escape "$PGADMIN_PGPASS_HOST")" \
-			"$(pgadmin_pgpass_escape "$PGADMIN_PGPASS_PORT")" \
-			"$(pgadmin_pgpass_escape "$PGADMIN_PGPASS_USER")" \
-			"$(pgadmin_pgpass_escape "$PGADMIN_PGPASS_PASSWORD")" > "$tmp"
-		chmod 0600 -- "$tmp"
-		mv -f -- "$tmp" "$pgpass"
-	)
+	(umask 077 && mkdir -p -- "$dir")
+	printf '%s:%s:*:%s:%s\n' \
+		"$(pgpass_escape "$PGADMIN_PGPASS_HOST")" \
+		"$(pgpass_escape "$PGADMIN_PGPASS_PORT")" \
+		"$(pgpass_escape "$PGADMIN_PGPASS_USER")" \
+		"$(pgpass_escape "$PGADMIN_PGPASS_PASSWORD")" | write_private_file "$pgpass"
 	entrypoint_note "wrote $pgpass for $user ($PGADMIN_PGPASS_HOST:$PGADMIN_PGPASS_PORT:*:$PGADMIN_PGPASS_USER)"
 }
 

@@ -39,6 +39,12 @@ ENTRYPOINT_NAME=prometheus-entrypoint
 # shellcheck source=../common/entrypoint-common.sh
 source "${ENTRYPOINT_COMMON:-/usr/local/lib/data-stack/entrypoint-common.sh}"
 
+# require_writable_dir VAR DIR: DIR (the value of VAR, or its default) must be a directory this uid can write.
+require_writable_dir() {
+	[ -d "$2" ] && [ -w "$2" ] ||
+		entrypoint_error "$1=$2 is not a writable directory for uid $(id -u); mount a tmpfs there"
+}
+
 # prometheus_write_web_config: the web config file with one user and the bcrypt hash of its password.
 prometheus_write_web_config() {
 	file_env PROMETHEUS_PASSWORD
@@ -48,18 +54,13 @@ prometheus_write_web_config() {
 			"(compose: /run/stack-secrets/prometheus_password, made by secrets-init)"
 	[[ "$user" =~ ^[A-Za-z0-9._-]+$ ]] ||
 		entrypoint_error "PROMETHEUS_USERNAME=$user: use letters, digits, '.', '_' or '-'"
-	[ -d "$dir" ] && [ -w "$dir" ] ||
-		entrypoint_error "PROMETHEUS_WEB_CONFIG_DIR=$dir is not a writable directory for uid $(id -u); mount a tmpfs there"
+	require_writable_dir PROMETHEUS_WEB_CONFIG_DIR "$dir"
 	# Cost 10: each login check costs ~50 ms of CPU; Prometheus caches a checked login for a while.
 	line=$(printf '%s\n' "$PROMETHEUS_PASSWORD" | htpasswd -niB -C 10 "$user") ||
 		entrypoint_error "htpasswd could not hash the password of PROMETHEUS_USERNAME=$user"
 	unset PROMETHEUS_PASSWORD
-	(
-		umask 0077
-		printf '# Written by the entrypoint at every start (docker/prometheus/entrypoint.sh).\nbasic_auth_users:\n  %s: %s\n' \
-			"$user" "'${line#*:}'" >"$dir/web.yml.new"
-	)
-	mv -f "$dir/web.yml.new" "$dir/web.yml"
+	printf '# Written by the entrypoint at every start (docker/prometheus/entrypoint.sh).\nbasic_auth_users:\n  %s: %s\n' \
+		"$user" "'${line#*:}'" | write_private_file "$dir/web.yml"
 	PROMETHEUS_WEB_CONFIG=$dir/web.yml
 }
 
@@ -75,17 +76,12 @@ broker_exporter_password_file() {
 			"(compose: /run/stack-secrets/broker_password, made by secrets-init)"
 	[[ "$BROKER_PASSWORD" != *[[:cntrl:]]* ]] ||
 		entrypoint_error "BROKER_PASSWORD_FILE holds a control character; the broker's password is one line of printable characters"
-	[ -d "$dir" ] && [ -w "$dir" ] ||
-		entrypoint_error "BROKER_EXPORTER_DIR=$dir is not a writable directory for uid $(id -u); mount a tmpfs there"
+	require_writable_dir BROKER_EXPORTER_DIR "$dir"
 	# JSON string: backslash and double quote escaped (secrets-init's passwords have neither).
 	password=${BROKER_PASSWORD//\\/\\\\}
 	password=${password//\"/\\\"}
 	unset BROKER_PASSWORD
-	(
-		umask 0077
-		printf '{"%s": "%s"}\n' "$url" "$password" >"$dir/passwords.json.new"
-	)
-	mv -f "$dir/passwords.json.new" "$dir/passwords.json"
+	printf '{"%s": "%s"}\n' "$url" "$password" | write_private_file "$dir/passwords.json"
 	BROKER_EXPORTER_PASSWORD_FILE=$dir/passwords.json
 }
 
@@ -116,7 +112,7 @@ broker_exporter_queue_script() {
 # pgpass' two escapes ('\' and ':'); PGPASSFILE names it.
 postgres_exporter_write_pgpass() {
 	file_env POSTGRES_EXPORTER_PASSWORD
-	local dir=${PROMETHEUS_WEB_CONFIG_DIR:-/run/prometheus} escaped
+	local dir=${PROMETHEUS_WEB_CONFIG_DIR:-/run/prometheus}
 	[ -n "${POSTGRES_EXPORTER_PASSWORD:-}" ] ||
 		entrypoint_error "POSTGRES_EXPORTER_PASSWORD (or POSTGRES_EXPORTER_PASSWORD_FILE) must be set: the password of the DSN's user" \
 			"(compose: /run/stack-secrets/postgres_password)"
@@ -124,16 +120,9 @@ postgres_exporter_write_pgpass() {
 		entrypoint_error "DATA_SOURCE_NAME must be a key=value DSN without the password, e.g. 'host=postgres port=5432 user=postgres dbname=postgres sslmode=disable'"
 	[[ "$DATA_SOURCE_NAME" != *password* ]] ||
 		entrypoint_error "DATA_SOURCE_NAME holds a password; give it through POSTGRES_EXPORTER_PASSWORD_FILE instead"
-	[ -d "$dir" ] && [ -w "$dir" ] ||
-		entrypoint_error "PROMETHEUS_WEB_CONFIG_DIR=$dir is not a writable directory for uid $(id -u); mount a tmpfs there"
-	escaped=${POSTGRES_EXPORTER_PASSWORD//\\/\\\\}
-	escaped=${escaped//:/\\:}
+	require_writable_dir PROMETHEUS_WEB_CONFIG_DIR "$dir"
+	printf '*:*:*:*:%s\n' "$(pgpass_escape "$POSTGRES_EXPORTER_PASSWORD")" | write_private_file "$dir/pgpass"
 	unset POSTGRES_EXPORTER_PASSWORD
-	(
-		umask 0077
-		printf '*:*:*:*:%s\n' "$escaped" >"$dir/pgpass.new"
-	)
-	mv -f "$dir/pgpass.new" "$dir/pgpass"
 	export PGPASSFILE=$dir/pgpass
 }
 

@@ -5,7 +5,8 @@
 // docker/<image>`), and its entrypoint sources it. This test keeps it one: every entrypoint sources it, every
 // build passes it, and no script defines its functions again.
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { COMPOSE_DIR, composeConfig, docker, REPO_ROOT, STACK_OVERLAYS } from "../support/index.ts";
@@ -13,10 +14,19 @@ import { COMPOSE_DIR, composeConfig, docker, REPO_ROOT, STACK_OVERLAYS } from ".
 /** The shared functions' one home, and where every image installs it. */
 const COMMON = "docker/common/entrypoint-common.sh";
 const COMMON_IN_IMAGE = "/usr/local/lib/data-stack/entrypoint-common.sh";
-const SHARED_FUNCTIONS = ["_is_sourced", "entrypoint_error", "entrypoint_log", "entrypoint_note", "entrypoint_warn", "file_env"];
+const SHARED_FUNCTIONS = [
+  "_is_sourced",
+  "entrypoint_error",
+  "entrypoint_log",
+  "entrypoint_note",
+  "entrypoint_warn",
+  "file_env",
+  "pgpass_escape",
+  "write_private_file",
+];
 
 /** The images whose entrypoint sources the shared functions, and the scripts that source an entrypoint. */
-const IMAGES_WITH_COMMON = ["postgres", "airflow", "pgadmin"];
+const IMAGES_WITH_COMMON = ["postgres", "airflow", "pgadmin", "prometheus"];
 const ENTRYPOINTS = IMAGES_WITH_COMMON.map((image) => `docker/${image}/entrypoint.sh`);
 const SOURCING_SCRIPTS = [
   "docker/airflow/healthcheck",
@@ -63,7 +73,7 @@ function bash(script: string, args: string[], env: Record<string, string>) {
 }
 
 describe(`the shared functions (${COMMON})`, () => {
-  it("are the one log family, one file_env and _is_sourced, and sourcing the file runs nothing", () => {
+  it("are the one log family, one file_env, one private-file writer, one pgpass escape and _is_sourced, and sourcing the file runs nothing", () => {
     expect(definedFunctions(read(COMMON)).sort()).toEqual(SHARED_FUNCTIONS);
     const result = bash(
       `source "$1" && declare -F ${SHARED_FUNCTIONS.join(" ")} >/dev/null && echo sourced`,
@@ -72,6 +82,25 @@ describe(`the shared functions (${COMMON})`, () => {
     );
     expect(result.stderr).toBe("");
     expect(result.stdout).toBe("sourced\n");
+  });
+
+  it("write a secret file readable by its owner only, replaced whole, and escape a pgpass field", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "entrypoint-common-"));
+    try {
+      const target = path.join(dir, "pgpass");
+      writeFileSync(target, "old\n", { mode: 0o644 });
+      const result = bash(
+        `source "$1" && printf '%s\\n' "$(pgpass_escape 'a\\b:c')" | write_private_file "$2"`,
+        [path.join(REPO_ROOT, COMMON), target],
+        {},
+      );
+      expect(result.stderr).toBe("");
+      expect(readFileSync(target, "utf8")).toBe("a\\\\b\\:c\n");
+      expect(statSync(target).mode & 0o777).toBe(0o600);
+      expect(readdirSync(dir)).toEqual(["pgpass"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("exit when they report an error, naming the variable", () => {
