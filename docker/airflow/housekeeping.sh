@@ -124,11 +124,13 @@ airflow_housekeeping_pass() {
 	echo "$failures" >"$HOUSEKEEPING_STATE_DIR/failures"
 	line="pass $outcome in $((SECONDS - started)) s: $logs; $rows"
 	printf '%s %s %s\n' "$result" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$line" >"$HOUSEKEEPING_STATE_DIR/last"
-	if [ "$status" -eq 0 ]; then entrypoint_note "$line"; else entrypoint_warn "$line"; fi
+	local report=entrypoint_note
+	[ "$status" -eq 0 ] || report=entrypoint_warn
+	"$report" "$line"
 	# A pass run through `docker exec` (whose parent is not tini, PID 1) goes into the container's log too, where
 	# `docker compose logs airflow-housekeeping` shows every pass.
 	if [ "$PPID" != 1 ] && [ -w /proc/1/fd/2 ]; then
-		if [ "$status" -eq 0 ]; then entrypoint_note "$line"; else entrypoint_warn "$line"; fi 2>>/proc/1/fd/2
+		"$report" "$line" 2>>/proc/1/fd/2
 	fi
 	return "$status"
 }
