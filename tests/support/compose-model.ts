@@ -20,6 +20,10 @@ export const STACK_PROFILES = ["metrics"] as const;
 /** Options before `config` that switch `profiles` on. */
 const profileOptions = (profiles: readonly string[]) => profiles.flatMap((profile) => ["--profile", profile]);
 
+/** Whether a service with these `profiles:` starts when `active` are switched on (one without any always starts). */
+const startsWith = (serviceProfiles: readonly string[] | undefined, active: readonly string[]) =>
+  !serviceProfiles?.length || serviceProfiles.some((profile) => active.includes(profile));
+
 export interface ComposeModel {
   name: string;
   services: Record<string, ComposeService>;
@@ -69,9 +73,8 @@ export async function composeConfig(
  * Services of a compose profile (`profiles: [metrics]`) only when that profile is among `profiles`.
  */
 export function longRunningServices(model: ComposeModel, profiles: readonly string[] = []): string[] {
-  const active = (service: ComposeService) => !service.profiles?.length || service.profiles.some((profile) => profiles.includes(profile));
   return Object.entries(model.services)
-    .filter(([, service]) => service.restart !== "no" && active(service))
+    .filter(([, service]) => service.restart !== "no" && startsWith(service.profiles, profiles))
     .map(([name]) => name)
     .sort();
 }
@@ -99,7 +102,7 @@ export async function portVariables(overrides: readonly string[] = [], profiles:
   const found: PortVariable[] = [];
   for (const [service, definition] of Object.entries(raw.services)) {
     // Without interpolation compose lists every profile's services: those of other profiles are left out here.
-    if (definition.profiles?.length && !definition.profiles.some((profile) => profiles.includes(profile))) continue;
+    if (!startsWith(definition.profiles, profiles)) continue;
     for (const port of definition.ports ?? []) {
       const match = PUBLISHED.exec(String(port));
       if (!match) {
