@@ -15,6 +15,8 @@ import {
   freshSettings,
   logins,
   recordFigure,
+  sleep,
+  waitForHealthy,
   withPostgres,
 } from "../support/index.ts";
 
@@ -134,6 +136,38 @@ describeStack("airflow-init", (_stack, sideStack) => {
     expect(refused.output).not.toMatch(/running airflow db migrate|ensuring admin user|backup-scheduler/);
     expect(await state()).toEqual(newer);
     recordFigure("airflow_init.refused_downgrade_message", refusal.length, "chars", { message: refusal });
+  });
+
+  it("waits while the server is still in recovery (as after a restore), and does its work once it accepts writes", async () => {
+    await using stack = await sideStack(await freshSettings())
+      .withServices("postgres")
+      .up();
+    const runInit = initIn(stack.project);
+    const created = await runInit();
+    expect(created.exitCode, created.output).toBe(0);
+
+    // A standby with nothing to replay from: it accepts logins and reads, and refuses writes, as a restored server
+    // does until it reaches its target and is promoted.
+    await execIn(stack.info, "postgres", ["touch", "/var/lib/postgresql/data/standby.signal"]);
+    await compose(stack.project, ["restart", "postgres"]);
+    await waitForHealthy(stack.info, "postgres");
+    const superuser = logins(stack.info).superuser;
+    const inRecovery = () =>
+      withPostgres(stack.info, superuser, async (client) => (await client.query("SELECT pg_is_in_recovery() AS r")).rows[0].r);
+    expect(await inRecovery()).toBe(true);
+
+    let settled = false;
+    const second = runInit().finally(() => {
+      settled = true;
+    });
+    await sleep(15_000);
+    expect(settled, "airflow-init ended while the server accepted no writes").toBe(false);
+    await withPostgres(stack.info, superuser, (client) => client.query("SELECT pg_promote()"));
+    const result = await second;
+    expect(result.exitCode, result.output).toBe(0);
+    expect(result.output).toMatch(/still in recovery/);
+    expect(result.output).toMatch(/metadata DB .* is ready/);
+    expect(await inRecovery()).toBe(false);
   });
 
   it("backs up an older database before migrating it, and a failed migration prints the restore command that brings it back", async () => {

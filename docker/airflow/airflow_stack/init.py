@@ -79,24 +79,30 @@ def wait_db(args: argparse.Namespace) -> int:
         attempt += 1
         try:
             with psycopg2.connect(**kwargs) as conn, conn.cursor() as cur:
-                cur.execute("SELECT 1")
+                # A server still replaying WAL (after a restore, until it reaches its target and is promoted)
+                # accepts logins and reads but no writes, and init writes (the schema, its version stamp, the
+                # admin user): ready means out of recovery.
+                cur.execute("SELECT pg_is_in_recovery()")
+                recovering = cur.fetchone()[0]
             conn.close()
-            log(f"metadata DB {kwargs['host']}:{kwargs['port']} is ready (attempt {attempt})")
-            return 0
+            if not recovering:
+                log(f"metadata DB {kwargs['host']}:{kwargs['port']} is ready (attempt {attempt})")
+                return 0
+            reason = "the server is still in recovery (replaying WAL after a restore) and accepts no writes yet"
         except psycopg2.OperationalError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             # The server answered and refused the login: waiting longer cannot help.
             if "password authentication failed" in reason or "does not exist" in reason:
                 log(f"the metadata DB refused the login: {reason}", "ERROR")
                 return 3
-            if time.monotonic() >= deadline:
-                log(f"giving up after {attempt} attempts: {reason}", "ERROR")
-                return 1
-            # Every quarter second (init starts with postgres, and the components wait for init), but a
-            # log line only every 2 s.
-            if attempt % 8 == 1:
-                log(f"metadata DB {kwargs['host']}:{kwargs['port']} not ready yet: {reason}")
-            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        if time.monotonic() >= deadline:
+            log(f"giving up after {attempt} attempts: {reason}", "ERROR")
+            return 1
+        # Every quarter second (init starts with postgres, and the components wait for init), but a
+        # log line only every 2 s.
+        if attempt % 8 == 1:
+            log(f"metadata DB {kwargs['host']}:{kwargs['port']} not ready yet: {reason}")
+        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
 
 def ensure_admin(_: argparse.Namespace) -> int:
